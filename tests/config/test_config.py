@@ -24,19 +24,40 @@ def test_the_original_brokers_example_config_loads_unchanged():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({"retention": {"max_agee": "7d"}}, "retention.max_agee: unknown key; did you mean 'max_age'"),
+        (
+            {"retention": {"max_agee": "7d"}},
+            "retention.max_agee: unknown key; did you mean 'max_age'",
+        ),
         ({"redis": {"port": "abc"}}, "redis.port: input should be a valid integer"),
         ({"retention": {"max_age": "7x"}}, "retention.max_age: '7x' is not a duration"),
-        ({"storage": {"type": "s3"}}, "storage.s3.bucket: required because storage.type is s3"),
-        ({"storage": {"type": "ftp"}}, "storage.type: input should be 'local', 'block' or 's3'"),
-        ({"storage": {"type": "block"}}, "storage.block.path: required because storage.type is block"),
+        (
+            {"storage": {"type": "s3"}},
+            "storage.s3.bucket: required because storage.type is s3",
+        ),
+        (
+            {"storage": {"type": "ftp"}},
+            "storage.type: input should be 'local', 'block' or 's3'",
+        ),
+        (
+            {"storage": {"type": "block"}},
+            "storage.block.path: required because storage.type is block",
+        ),
         ({"retention": {"max_size": "5XB"}}, "retention.max_size: '5XB' is not a size"),
         ({"redis": {"url": "http://x"}}, "redis.url: scheme 'http' is not supported"),
-        ({"monitoring": {"port": 70000}}, "monitoring.port: input should be less than or equal to 65535"),
-        ({"streams": {"overrides": {"o*": {"max_ag": "1d"}}}}, "streams.overrides.o*.max_ag: unknown key"),
-        ({"replay": {"enabled": "perhaps"}}, "replay.enabled: input should be a valid boolean"),
+        (
+            {"monitoring": {"port": 70000}},
+            "monitoring.port: input should be less than or equal to 65535",
+        ),
+        (
+            {"streams": {"overrides": {"o*": {"max_ag": "1d"}}}},
+            "streams.overrides.o*.max_ag: unknown key",
+        ),
+        (
+            {"replay": {"enabled": "perhaps"}},
+            "replay.enabled: input should be a valid boolean",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_bad_config_fails_with_one_line_naming_the_key(raw, expected):
     with pytest.raises(ConfigError) as info:
         config_from_mapping(raw, source="config.yml")
