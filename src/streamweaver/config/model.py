@@ -177,7 +177,7 @@ class MonitoringConfig(Section):
 
 class StreamsConfig(Section):
     include: list[str] = ["*"]
-    exclude: list[str] = []
+    exclude: list[str] = ["*:replay:*"]
     overrides: dict[str, RetentionOverride] = {}
 
 

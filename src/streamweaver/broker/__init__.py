@@ -1,0 +1,1 @@
+"""The broker process: supervision, stream discovery and the components it runs."""

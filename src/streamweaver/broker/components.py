@@ -1,0 +1,30 @@
+"""The components a broker process runs, in one list.
+
+Each installer registers one or more supervised tasks on the context. A new
+capability (archival, retention, replay, monitoring, leases) plugs in here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streamweaver.broker import health
+from streamweaver.broker.context import BrokerContext
+
+Installer = Callable[[BrokerContext], None]
+
+
+def install_health(ctx: BrokerContext) -> None:
+    ctx.supervisor.add("redis-health", lambda: health.watch_redis(ctx))
+    if ctx.store is not None:
+        ctx.supervisor.add("store-health", lambda: health.watch_store(ctx))
+
+
+def install_discovery(ctx: BrokerContext) -> None:
+    interval_s = ctx.config.broker.discovery_interval_s
+    ctx.supervisor.add("discovery", lambda: ctx.catalog.run(interval_s))
+
+
+def default_installers() -> list[Installer]:
+    """Every component of a broker process, in start order."""
+    return [install_health, install_discovery]
