@@ -22,7 +22,8 @@ the object store are translated at the boundary and chained with ``from``::
     │   ├── StorageUnavailableError
     │   └── StorageFullError
     ├── ArchiveError                the archive's content is not as it should be
-    └── ReplayError                 a replay request cannot be carried out
+    ├── ReplayError                 a replay request cannot be carried out
+    └── LeaseLostError              another instance now owns the stream (fencing)
 """
 
 from __future__ import annotations
@@ -152,3 +153,11 @@ class ReplayError(StreamWeaverError):
         super().__init__(message)
         self.stream = stream
         self.job_id = job_id
+
+
+class LeaseLostError(StreamWeaverError):
+    """Raised when a broker instance acts on a stream whose lease it no longer holds."""
+
+    def __init__(self, message: str, *, stream: str | None = None) -> None:
+        super().__init__(message)
+        self.stream = stream

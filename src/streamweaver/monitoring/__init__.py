@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus metrics, health checks, the status API and the dashboard."""
