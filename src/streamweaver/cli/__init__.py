@@ -1,0 +1,1 @@
+"""The ``streamweaver`` command-line interface."""
