@@ -8,6 +8,8 @@ empty database.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -82,3 +84,19 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout_s}s: {condition}")
         time.sleep(interval_s)
+
+
+async def eventually(
+    condition: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.02
+) -> object:
+    """Async twin of :func:`wait_for`; ``condition`` may return an awaitable."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout_s}s: {condition}")
+        await asyncio.sleep(interval_s)
