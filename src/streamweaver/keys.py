@@ -1,9 +1,14 @@
 """Every Redis key the broker owns, built from one prefix.
 
-Per-stream keys wrap the stream name in a hash tag (``sw:{orders}:index``), so
-in Redis Cluster they live in the same slot as the stream ``orders`` itself and
-can be touched together with it. Discovery skips every key under the prefix:
-the prefix is reserved for StreamWeaver and user streams must not start with it.
+Per-stream keys carry a hash tag that makes Redis Cluster put them in the same
+slot as the stream itself, so a script can touch both atomically:
+
+- a stream without a hash tag, ``orders``, gets ``sw:{orders}:segments``;
+- a stream with one, ``orders:p0:{x7}``, gets ``sw:{x7}:segments:orders:p0:{x7}``.
+
+A name with a ``}`` but no valid hash tag cannot share a slot with any key of
+ours; such streams work on a single server but not in Redis Cluster.
+Discovery skips every key under the prefix: it is reserved for StreamWeaver.
 """
 
 from __future__ import annotations
@@ -30,8 +35,22 @@ def is_internal(key: str | bytes) -> bool:
     return key.startswith(PREFIX)
 
 
+def hash_tag(key: str) -> str | None:
+    """The part of ``key`` Redis Cluster hashes, if the key has a hash tag."""
+    start = key.find("{")
+    if start < 0:
+        return None
+    end = key.find("}", start + 1)
+    if end <= start + 1:
+        return None
+    return key[start + 1 : end]
+
+
 def _per_stream(stream: str, kind: str) -> str:
-    return f"{PREFIX}{{{stream}}}:{kind}"
+    tag = hash_tag(stream)
+    if tag is None:
+        return f"{PREFIX}{{{stream}}}:{kind}"
+    return f"{PREFIX}{{{tag}}}:{kind}:{stream}"
 
 
 def archive_state(stream: str) -> str:
