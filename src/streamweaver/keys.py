@@ -25,7 +25,7 @@ REPLAY_JOBS = f"{PREFIX}replay:jobs"
 """Sorted set of replay job IDs, scored by creation time in milliseconds."""
 
 INSTANCES = f"{PREFIX}instances"
-"""Hash of live broker instances to their last heartbeat."""
+"""Sorted set of live broker instances, scored by heartbeat expiry (ms)."""
 
 
 def is_internal(key: str | bytes) -> bool:

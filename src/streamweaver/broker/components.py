@@ -25,6 +25,13 @@ def install_discovery(ctx: BrokerContext) -> None:
     ctx.supervisor.add("discovery", lambda: ctx.catalog.run(interval_s))
 
 
+def install_ownership(ctx: BrokerContext) -> None:
+    interval_s = ctx.config.broker.rebalance_interval_s
+    ctx.supervisor.add(
+        "ownership", lambda: ctx.ownership.run(lambda: ctx.catalog.streams, interval_s)
+    )
+
+
 def default_installers() -> list[Installer]:
     """Every component of a broker process, in start order."""
-    return [install_health, install_discovery]
+    return [install_health, install_discovery, install_ownership]

@@ -11,6 +11,7 @@ import redis.asyncio
 from streamweaver.broker.discovery import StreamCatalog
 from streamweaver.broker.supervisor import Outages, Supervisor
 from streamweaver.config.model import Config
+from streamweaver.coordination.ownership import Ownership
 from streamweaver.storage.base import Store
 
 
@@ -28,5 +29,6 @@ class BrokerContext:
     store: Store | None
     catalog: StreamCatalog
     supervisor: Supervisor
+    ownership: Ownership
     outages: Outages = field(default_factory=Outages)
     instance_id: str = field(default_factory=default_instance_id)

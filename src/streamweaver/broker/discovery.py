@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import redis.asyncio
 
 from streamweaver import keys
+from streamweaver.broker.logs import sample
 from streamweaver.config.model import StreamsConfig
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,10 @@ class StreamCatalog:
         ]
         added, removed = _diff(self.streams, found)
         if added:
-            log.info("Now managing %d new stream(s): %s", len(added), _sample(added))
+            log.info("Now managing %d new stream(s): %s", len(added), sample(added))
         if removed:
             log.info(
-                "No longer managing %d stream(s): %s", len(removed), _sample(removed)
+                "No longer managing %d stream(s): %s", len(removed), sample(removed)
             )
         if added or removed:
             self.streams = found
@@ -75,8 +76,3 @@ class StreamCatalog:
 def _diff(old: Iterable[str], new: Iterable[str]) -> tuple[list[str], list[str]]:
     before, after = set(old), set(new)
     return sorted(after - before), sorted(before - after)
-
-
-def _sample(names: list[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

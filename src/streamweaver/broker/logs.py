@@ -27,3 +27,9 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     for noisy in ("asyncio", "urllib3", "botocore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def sample(names: list[str], limit: int = 5) -> str:
+    """A few names for a log line: ``'a', 'b' and 3 more``."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

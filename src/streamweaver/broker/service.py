@@ -12,6 +12,8 @@ from streamweaver.broker.discovery import StreamCatalog
 from streamweaver.broker.supervisor import Supervisor
 from streamweaver.config.model import Config
 from streamweaver.connection import address_of, connect_async
+from streamweaver.coordination.leases import Leases
+from streamweaver.coordination.ownership import Ownership
 from streamweaver.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,9 @@ class Broker:
         self.config = config
         self.store = store
         self.installers = list(installers or default_installers())
-        self.instance_id = instance_id or default_instance_id()
+        self.instance_id = (
+            instance_id or config.broker.instance_id or default_instance_id()
+        )
         self.context: BrokerContext | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -44,6 +48,10 @@ class Broker:
             store=self.store,
             catalog=StreamCatalog(client, self.config.streams),
             supervisor=supervisor,
+            ownership=Ownership(
+                Leases(client, self.instance_id, self.config.broker.lease_ttl_s),
+                lease_ttl_s=self.config.broker.lease_ttl_s,
+            ),
             instance_id=self.instance_id,
         )
         for install in self.installers:

@@ -186,6 +186,9 @@ class BrokerConfig(Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     discovery_interval_s: Duration = Field(10.0, alias="discovery_interval")
     shutdown_timeout_s: Duration = Field(10.0, alias="shutdown_timeout")
+    instance_id: str | None = None
+    lease_ttl_s: Duration = Field(10.0, alias="lease_ttl")
+    rebalance_interval_s: Duration = Field(2.0, alias="rebalance_interval")
 
 
 class Config(Section):

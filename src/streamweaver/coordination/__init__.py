@@ -1,0 +1,1 @@
+"""Sharing the work among several broker instances: membership, leases, assignment."""
