@@ -24,6 +24,9 @@ BROKER_GROUP = "streamweaver-brokers"
 REPLAY_JOBS = f"{PREFIX}replay:jobs"
 """Sorted set of replay job IDs, scored by creation time in milliseconds."""
 
+REPLAY_ACTIVE = f"{PREFIX}replay:active"
+"""Sorted set of the queued and running replay job IDs, scored like REPLAY_JOBS."""
+
 INSTANCES = f"{PREFIX}instances"
 """Sorted set of live broker instances, scored by heartbeat expiry (ms)."""
 
