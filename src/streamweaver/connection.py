@@ -7,14 +7,17 @@ connection refused").
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 import redis.exceptions
 
 from streamweaver.config.model import RedisConfig
@@ -32,6 +35,8 @@ _AUTH_ERRORS = (
 
 def address_of(config: RedisConfig) -> str:
     """Where Redis is, as ``host:port``, without any credential."""
+    if config.nodes:
+        return ",".join(config.nodes)
     if config.url is not None:
         url = urlsplit(config.url.get_secret_value())
         if url.scheme == "unix":
@@ -64,19 +69,52 @@ def connection_kwargs(config: RedisConfig) -> dict[str, Any]:
 
 
 def connect(config: RedisConfig) -> redis.Redis:
-    """A synchronous redis-py client for the configured server (bytes replies)."""
+    """A synchronous redis-py client for the configured server or cluster.
+
+    Replies are bytes. For a cluster this is a ``RedisCluster``, which offers
+    the same commands and routes each by its key's slot.
+    """
     kwargs = connection_kwargs(config)
+    if config.is_cluster:
+        return _cluster(redis.RedisCluster, redis.cluster.ClusterNode, config, kwargs)
     if config.url is not None:
         return redis.Redis.from_url(config.url.get_secret_value(), **kwargs)
     return redis.Redis(**kwargs)
 
 
 def connect_async(config: RedisConfig) -> redis.asyncio.Redis:
-    """An asyncio redis-py client for the configured server (bytes replies)."""
+    """An asyncio redis-py client for the configured server or cluster."""
     kwargs = connection_kwargs(config)
+    if config.is_cluster:
+        return _cluster(
+            redis.asyncio.RedisCluster,
+            redis.asyncio.cluster.ClusterNode,
+            config,
+            kwargs,
+        )
     if config.url is not None:
         return redis.asyncio.Redis.from_url(config.url.get_secret_value(), **kwargs)
     return redis.asyncio.Redis(**kwargs)
+
+
+def _cluster(factory: Any, node: Any, config: RedisConfig, kwargs: dict) -> Any:
+    kwargs.pop("db", None)
+    kwargs.pop("health_check_interval", None)
+    if config.nodes:
+        seeds = [node(*_split(n)) for n in config.nodes]
+        return factory(startup_nodes=seeds, **_without_address(kwargs))
+    if config.url is not None:
+        return factory.from_url(config.url.get_secret_value(), **kwargs)
+    return factory(**kwargs)
+
+
+def _split(node: str) -> tuple[str, int]:
+    host, _, port = node.rpartition(":")
+    return host, int(port)
+
+
+def _without_address(kwargs: dict) -> dict:
+    return {k: v for k, v in kwargs.items() if k not in ("host", "port")}
 
 
 def translate(exc: redis.exceptions.RedisError, address: str) -> StreamWeaverError:
@@ -114,3 +152,36 @@ def translated(address: str) -> Iterator[None]:
 
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def is_cluster_client(client: object) -> bool:
+    """Tell a Redis Cluster client from a single-server one."""
+    return isinstance(client, redis.RedisCluster | redis.asyncio.RedisCluster)
+
+
+async def run_script_many(
+    client: redis.asyncio.Redis,
+    script: Any,
+    calls: Sequence[tuple[Sequence[Any], Sequence[Any]]],
+    *,
+    concurrency: int = 32,
+) -> list[Any]:
+    """Run one Lua script for many ``(keys, args)`` in few round trips.
+
+    A single server takes them in one pipeline. Redis Cluster pipelines refuse
+    scripts, so there each call is sent on its own, a bounded number at a time.
+    """
+    if not calls:
+        return []
+    if not is_cluster_client(client):
+        pipe = client.pipeline(transaction=False)
+        for script_keys, args in calls:
+            await script(keys=script_keys, args=args, client=pipe)
+        return await pipe.execute()
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(script_keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        async with limit:
+            return await script(keys=script_keys, args=args)
+
+    return list(await asyncio.gather(*(one(k, a) for k, a in calls)))

@@ -135,3 +135,13 @@ def test_durations_round_trip_through_the_effective_config():
 
     assert dumped["retention"]["max_age"] == "129600s"
     assert config_from_mapping(dumped).retention.max_age_s == 36 * 3600
+
+
+def test_a_cluster_config_takes_seed_nodes_and_only_database_zero():
+    config = config_from_mapping({"redis": {"nodes": ["10.0.0.5:6379", "h:7000"]}})
+    assert config.redis.is_cluster
+
+    with pytest.raises(ConfigError, match=r"redis.db: must be 0 because Redis Cluster"):
+        config_from_mapping({"redis": {"cluster": True, "db": 2}})
+    with pytest.raises(ConfigError, match=r"redis.nodes: 'abc' is not host:port"):
+        config_from_mapping({"redis": {"nodes": ["abc"]}})

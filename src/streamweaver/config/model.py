@@ -72,6 +72,8 @@ class RedisConfig(Section):
     tls: Annotated[TlsConfig, BeforeValidator(_tls)] = TlsConfig()
     stream_max_length: Annotated[int, Field(ge=0)] | None = None
     connect_timeout_s: Duration = Field(5.0, alias="connect_timeout")
+    cluster: bool = False
+    nodes: list[str] = []
     embedded: bool = False
     data_dir: Path = Path("data/valkey")
 
@@ -86,6 +88,30 @@ class RedisConfig(Section):
                     "use redis://, rediss:// (TLS) or unix://"
                 )
         return url
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes_are_host_port(cls, nodes: list[str]) -> list[str]:
+        for node in nodes:
+            host, _, port = node.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(
+                    f"{node!r} is not host:port, for example 10.0.0.5:6379"
+                )
+        return nodes
+
+    @model_validator(mode="after")
+    def _cluster_has_no_databases(self) -> RedisConfig:
+        if self.is_cluster and self.db != 0:
+            raise _required_for(
+                "redis.db", "Redis Cluster has only database 0", "must be 0"
+            )
+        return self
+
+    @property
+    def is_cluster(self) -> bool:
+        """True when the config points at a Redis Cluster rather than one server."""
+        return self.cluster or bool(self.nodes)
 
 
 class LocalStorageConfig(Section):
@@ -124,11 +150,13 @@ class StorageConfig(Section):
         return self
 
 
-def _required_for(path: str, reason: str) -> PydanticCustomError:
+def _required_for(
+    path: str, reason: str, requirement: str = "required"
+) -> PydanticCustomError:
     return PydanticCustomError(
         "required_for",
-        "{path}: required because {reason}",
-        {"path": path, "reason": reason},
+        "{path}: {requirement} because {reason}",
+        {"path": path, "reason": reason, "requirement": requirement},
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import redis.asyncio
 
 from streamweaver import keys
+from streamweaver.connection import run_script_many
 
 # Returns the epoch held after the call, or -1 when another owner holds it.
 _ACQUIRE = """
@@ -72,24 +73,14 @@ class Leases:
 
     async def acquire(self, streams: Sequence[str]) -> dict[str, int]:
         """Take or renew the leases of ``streams``; returns those now held, by epoch."""
-        pipe = self._client.pipeline(transaction=False)
-        for stream in streams:
-            await self._acquire(
-                keys=[keys.stream_lease(stream)],
-                args=[self.owner, self.ttl_ms],
-                client=pipe,
-            )
-        epochs = await pipe.execute()
+        calls = [([keys.stream_lease(s)], [self.owner, self.ttl_ms]) for s in streams]
+        epochs = await run_script_many(self._client, self._acquire, calls)
         return {s: int(e) for s, e in zip(streams, epochs, strict=True) if int(e) > 0}
 
     async def release(self, streams: Sequence[str]) -> None:
         """Give leases up at once, so the next owner need not wait for expiry."""
-        pipe = self._client.pipeline(transaction=False)
-        for stream in streams:
-            await self._release(
-                keys=[keys.stream_lease(stream)], args=[self.owner], client=pipe
-            )
-        await pipe.execute()
+        calls = [([keys.stream_lease(s)], [self.owner]) for s in streams]
+        await run_script_many(self._client, self._release, calls)
 
     async def heartbeat(self, ttl_s: float) -> list[str]:
         """Announce this instance as live for ``ttl_s``; returns every live instance."""

@@ -7,6 +7,8 @@ The nodes are real valkey-server processes on free ports, joined with
 from __future__ import annotations
 
 import os
+import random
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -36,6 +38,7 @@ class EmbeddedCluster:
         self.nodes = [
             EmbeddedServer(
                 self.data_dir / f"node-{n}",
+                port=_cluster_port(),
                 appendonly=True,
                 extra_args=(
                     "--cluster-enabled",
@@ -110,3 +113,20 @@ class EmbeddedCluster:
                 return c.cluster("info").get("cluster_state") == "ok"
         except redis.exceptions.RedisError:
             return False
+
+
+def _cluster_port(host: str = "127.0.0.1") -> int:
+    """A free port whose cluster-bus twin (port + 10000) is free as well."""
+    while True:
+        port = random.randint(20000, 55000)
+        if all(_is_free(host, p) for p in (port, port + 10000)):
+            return port
+
+
+def _is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
