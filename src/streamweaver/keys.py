@@ -84,3 +84,12 @@ def replay_job(job_id: str) -> str:
 def dead_letter_stream(stream: str) -> str:
     """The stream that receives messages a group gave up on (``<stream>:dlq``)."""
     return f"{stream}:dlq"
+
+
+def partitions(stream: str) -> str:
+    """Hash declaring a logical stream's partitions (count and stream names)."""
+    return f"{PREFIX}partitions:{stream}"
+
+
+PARTITIONED = f"{PREFIX}partitioned"
+"""Set of the names of every logical stream declared with partitions."""
