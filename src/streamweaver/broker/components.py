@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from streamweaver.broker import health
 from streamweaver.broker.context import BrokerContext
+from streamweaver.monitoring.service import install_monitoring
 
 Installer = Callable[[BrokerContext], None]
 
@@ -34,4 +35,4 @@ def install_ownership(ctx: BrokerContext) -> None:
 
 def default_installers() -> list[Installer]:
     """Every component of a broker process, in start order."""
-    return [install_health, install_discovery, install_ownership]
+    return [install_health, install_discovery, install_ownership, install_monitoring]
