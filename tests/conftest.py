@@ -100,3 +100,52 @@ async def eventually(
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout_s}s: {condition}")
         await asyncio.sleep(interval_s)
+
+
+# -- S3: moto in its own process, or the server STREAMWEAVER_TEST_S3_ENDPOINT names ----
+
+from streamweaver.config.model import S3StorageConfig  # noqa: E402
+
+from s3server import ExternalS3Server, MotoS3Server, S3TestServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3TestServer]:
+    """The session's S3 server; moto unless STREAMWEAVER_TEST_S3_ENDPOINT is set.
+
+    Do not stop it; a test that needs an outage takes ``moto_s3_server``.
+    """
+    external = ExternalS3Server.from_environment()
+    if external is not None:
+        yield external
+        return
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    with MotoS3Server(log_path=log_path) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3TestServer) -> Iterator[str]:
+    """A fresh, empty bucket on the session server, deleted after the test."""
+    bucket = s3_server.create_bucket()
+    yield bucket
+    s3_server.delete_bucket(bucket)
+
+
+@pytest.fixture
+def s3_config(s3_server: S3TestServer, s3_bucket: str) -> S3StorageConfig:
+    """``storage.s3`` for the fresh bucket, with the key prefix ``archive``."""
+    return s3_server.config(s3_bucket, prefix="archive")
+
+
+@pytest.fixture
+def s3_section(s3_server: S3TestServer, s3_bucket: str) -> dict:
+    """The same as plain values: ``make_config(storage={"type": "s3", "s3": ...})``."""
+    return s3_server.section(s3_bucket, prefix="archive")
+
+
+@pytest.fixture
+def moto_s3_server(tmp_path: Path) -> Iterator[MotoS3Server]:
+    """A private moto server a test may stop and restart; buckets come back empty."""
+    with MotoS3Server(log_path=tmp_path / "moto.log") as server:
+        yield server
