@@ -1,0 +1,221 @@
+"""Running one claimed replay job: read the range, pace it, commit it in batches.
+
+The job resumes from its ``cursor`` (the last source ID committed), so a job
+taken over after a crash continues with no gap and no duplicate. A background
+heartbeat renews the job's lease and notices a cancel request; a job whose
+lease another broker took stops without writing (the commit script refuses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import redis.asyncio
+
+from streamweaver import keys
+from streamweaver.client.ids import parse_id
+from streamweaver.monitoring.metrics import REPLAYED_MESSAGES
+from streamweaver.replay import jobs
+from streamweaver.replay.jobs import Job, JobStore
+from streamweaver.replay.pacing import Pacer
+from streamweaver.replay.request import parse_pace
+from streamweaver.replay.tiers import ArchiveSource, Entry, read_range
+from streamweaver.replay.writer import BatchWriter, Outcome
+
+log = logging.getLogger(__name__)
+
+
+class Stopped(Exception):
+    """The job must stop: cancelled, or its lease was lost."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class JobRunner:
+    """Executes one job this broker has claimed, until it ends or must stop."""
+
+    def __init__(
+        self,
+        job: Job,
+        *,
+        store: JobStore,
+        client: redis.asyncio.Redis,
+        archive: ArchiveSource | None,
+        owner: str,
+        lease_s: float,
+        job_ttl_s: float,
+    ) -> None:
+        self.job = job
+        self._store = store
+        self._client = client
+        self._archive = archive
+        self._owner = owner
+        self._lease_s = lease_s
+        self._job_ttl_s = job_ttl_s
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        self._replayed = job.replayed
+        self._writer = BatchWriter(
+            client,
+            job_key=keys.replay_job(job.id),
+            target=job.get("target"),
+            stream=job.get("stream"),
+            mode="append" if job.get("mode") == "append" else "preserve",
+            owner=owner,
+            ttl_s=float(job.get("target_ttl_s") or 0) or None,
+        )
+
+    def request_stop(self, reason: str) -> None:
+        """Stop before the next batch; ``reason`` is ``cancel`` or ``lost``."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    async def fail(self, code: str, message: str) -> None:
+        """Record the job as failed, if this broker still owns it."""
+        await self._finish(jobs.FAILED, error=code, message=message)
+
+    async def run(self) -> None:
+        """Replay the rest of the range and record the outcome."""
+        heartbeat = asyncio.create_task(self._heartbeat(), name=f"lease:{self.job.id}")
+        try:
+            await self._replay()
+        except Stopped as stop:
+            await self._stopped(stop.reason)
+            return
+        finally:
+            heartbeat.cancel()
+        await self._done()
+
+    async def _replay(self) -> None:
+        job = self.job
+        rate = job.get("rate")
+        pacer = Pacer(
+            parse_pace(job.get("pace", "fast")), float(rate) if rate else None
+        )
+        batch_size = int(job.get("batch_size") or 1000)
+        cursor = job.get("cursor")
+        pending: list[Entry] = []
+        async for batch in read_range(
+            self._client,
+            self._archive,
+            job.get("stream"),
+            parse_id(job.get("start_id")),
+            parse_id(job.get("end_id")),
+            batch_size=batch_size,
+            after=parse_id(cursor) if cursor else None,
+        ):
+            if pacer.unpaced:
+                await self._commit(batch)
+                continue
+            for entry in batch:
+                wait_s = pacer.wait_s(parse_id(entry[0]).ms)
+                if wait_s > 0 and pending:
+                    await self._commit(pending)
+                    pending = []
+                if wait_s > 0:
+                    await self._sleep(wait_s)
+                pending.append(entry)
+                if len(pending) >= batch_size:
+                    await self._commit(pending)
+                    pending = []
+        if pending:
+            await self._commit(pending)
+
+    async def _commit(self, entries: Sequence[Entry]) -> None:
+        if self._stop.is_set():
+            raise Stopped(self._stop_reason)
+        outcome = await self._writer.commit(entries)
+        if outcome.status != "ok":
+            raise Stopped(_reason(outcome))
+        self._replayed += len(entries)
+        REPLAYED_MESSAGES.labels(self.job.get("stream")).inc(len(entries))
+
+    async def _sleep(self, delay_s: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), delay_s)
+        except TimeoutError:
+            return
+        raise Stopped(self._stop_reason)
+
+    async def _heartbeat(self) -> None:
+        interval_s = self._lease_s / 3
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                answer = await self._store.renew(
+                    self.job.id, self._owner, lease_s=self._lease_s
+                )
+            except (redis.exceptions.RedisError, OSError) as exc:
+                log.debug(
+                    "Could not renew the lease of replay %s: %s", self.job.id, exc
+                )
+                continue
+            if answer != "ok":
+                self.request_stop("cancel" if answer == "cancel" else "lost")
+                return
+
+    async def _stopped(self, reason: str) -> None:
+        job_id = self.job.id
+        if reason == "lost":
+            log.warning(
+                "Replay %s was taken over by another broker; stopping here.", job_id
+            )
+            return
+        if reason == "cancel":
+            log.info("Replay %s cancelled after %d message(s).", job_id, self._replayed)
+            await self._finish(jobs.CANCELLED, error="cancelled", message=_CANCELLED)
+            return
+        code, message = reason.split(":", 1)
+        log.warning("Replay %s failed: %s", job_id, message)
+        await self._finish(jobs.FAILED, error=code, message=message)
+
+    async def _done(self) -> None:
+        if self._replayed == 0:
+            await self._finish(
+                jobs.FAILED,
+                error="empty_range",
+                message="the range held no entries when the replay ran",
+            )
+            return
+        log.info(
+            "Replay %s done: %d message(s) written to %r.",
+            self.job.id,
+            self._replayed,
+            self.job.get("target"),
+        )
+        await self._finish(jobs.DONE, total=self._replayed)
+
+    async def _finish(self, state: str, **fields: str | int) -> None:
+        await asyncio.shield(
+            self._store.finish(
+                self.job.id,
+                self._owner,
+                state,
+                ttl_s=self._job_ttl_s,
+                **fields,
+            )
+        )
+
+
+_CANCELLED = "cancelled on request; the messages written before stay in the target"
+
+
+def _reason(outcome: Outcome) -> str:
+    if outcome.status in ("lost", "cancel"):
+        return outcome.status
+    if outcome.status == "not_stream":
+        return (
+            f"target_not_stream:the target became a {outcome.detail}, not a stream; "
+            "nothing more was written"
+        )
+    if outcome.status == "behind":
+        return (
+            f"target_ahead:the target's last ID is now {outcome.detail}, at or past "
+            "the next ID to replay (someone else wrote to it); nothing more was written"
+        )
+    return f"failed:unexpected answer {outcome.status!r} from the batch script"
