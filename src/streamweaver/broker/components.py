@@ -11,6 +11,7 @@ from collections.abc import Callable
 from streamweaver.broker import health
 from streamweaver.broker.context import BrokerContext
 from streamweaver.monitoring.service import install_monitoring
+from streamweaver.replay.component import install_replay
 
 Installer = Callable[[BrokerContext], None]
 
@@ -35,4 +36,10 @@ def install_ownership(ctx: BrokerContext) -> None:
 
 def default_installers() -> list[Installer]:
     """Every component of a broker process, in start order."""
-    return [install_health, install_discovery, install_ownership, install_monitoring]
+    return [
+        install_health,
+        install_discovery,
+        install_ownership,
+        install_monitoring,
+        install_replay,
+    ]
