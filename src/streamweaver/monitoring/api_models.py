@@ -124,6 +124,7 @@ class Segment(BaseModel):
     messages: int
     bytes: int
     path: str = Field(description="Object name in the store.")
+    created_ms: int = Field(description="When the segment was written (Unix ms).")
 
 
 class Segments(BaseModel):

@@ -26,7 +26,8 @@ from streamweaver.errors import StreamWeaverError
 from streamweaver.monitoring import api_models as m
 from streamweaver.monitoring import metrics
 from streamweaver.monitoring.api import create_app
-from streamweaver.monitoring.collector import ArchiveSource, Collector
+from streamweaver.monitoring.archive_stats import IndexArchiveSource
+from streamweaver.monitoring.collector import Collector
 from streamweaver.monitoring.exporter import SnapshotExporter
 from streamweaver.monitoring.readiness import ReadinessProbe
 from streamweaver.monitoring.replays import ReplayJobs, ReplayUnavailableError
@@ -56,13 +57,13 @@ def install_monitoring(ctx: BrokerContext) -> None:
 class MonitoringService:
     """What the HTTP API serves, for one broker process."""
 
-    def __init__(
-        self, ctx: BrokerContext, *, archive: ArchiveSource | None = None
-    ) -> None:
+    def __init__(self, ctx: BrokerContext) -> None:
         self.ctx = ctx
         self.config = ctx.config
         self.replays = ReplayJobs(ctx.redis)
-        self.archive = archive
+        self.archive = (
+            IndexArchiveSource(ctx.redis, ctx.store) if ctx.store is not None else None
+        )
 
         async def managed_streams() -> list[str]:
             return list(ctx.catalog.streams)
@@ -72,7 +73,7 @@ class MonitoringService:
             ctx.config,
             managed_streams,
             store=ctx.store,
-            archive=archive,
+            archive=self.archive,
             replays=self.replays,
         )
         self.probe = ReadinessProbe(ctx.redis, ctx.store, address_of(ctx.config.redis))
