@@ -54,7 +54,8 @@ class ReadinessProbe:
         try:
             await asyncio.wait_for(self._client.ping(), REDIS_TIMEOUT_S)
         except TimeoutError:
-            return Check(ok=False, reason=f"Redis at {self._address} did not answer")
+            reason = f"cannot reach Redis at {self._address}: no answer in time"
+            return Check(ok=False, reason=reason)
         except (redis.exceptions.RedisError, OSError) as exc:
             reason = f"cannot reach Redis at {self._address}: {describe_reason(exc)}"
             return Check(ok=False, reason=reason)
