@@ -1,0 +1,548 @@
+"""The segment index: which segments each stream has, kept in Redis.
+
+Two keys per stream, both in the stream's hash slot (:mod:`streamweaver.keys`):
+
+* ``keys.segment_index(stream)``, a sorted set with one member per segment,
+  scored by the first ID's milliseconds. A member is ``<ms>-<seq> <json>``
+  with the first ID zero-padded to 20 digits, so that segments starting in the
+  same millisecond sort in ID order, followed by the segment's meta as JSON.
+* ``keys.archive_state(stream)``, a hash: ``archived_until`` (the last
+  archived ID), ``updated_ms``, and the running totals ``archived_messages``
+  and ``archived_bytes``.
+
+Redis is only a cache of the store here: :meth:`SegmentIndex.rebuild`
+recreates a stream's index from object names and Parquet footers alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import redis.asyncio
+import redis.exceptions
+
+from streamweaver import keys
+from streamweaver.archive import layout
+from streamweaver.archive.chain import choose_chain
+from streamweaver.archive.segment import (
+    FOOTER_TAIL_BYTES,
+    SegmentMeta,
+    footer_length,
+    meta_from_footer,
+    parse_footer,
+)
+from streamweaver.connection import translated
+from streamweaver.errors import ArchiveError, LeaseLostError, StreamWeaverError
+from streamweaver.storage.base import ObjectInfo, Store
+
+log = logging.getLogger(__name__)
+
+_FOOTER_GUESS_BYTES = 64 * 1024
+_FOOTER_READS = 16
+_DELETES = 16
+
+_LUA_HELPERS = """
+local function id_less(a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  if #ams ~= #bms then return #ams < #bms end
+  if ams ~= bms then return ams < bms end
+  if #aseq ~= #bseq then return #aseq < #bseq end
+  return aseq < bseq
+end
+local function find(key, score, name)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, score, score)) do
+    local sep = string.find(member, ' ', 1, true)
+    if sep and cjson.decode(string.sub(member, sep + 1)).name == name then
+      return member
+    end
+  end
+  return nil
+end
+"""
+
+# KEYS: segments, state, lease.
+# ARGV: member, score, name, first_id, last_id, epoch or '', count, size, now_ms.
+_RECORD = (
+    _LUA_HELPERS
+    + """
+if ARGV[6] ~= '' then
+  local held = redis.call('HGET', KEYS[3], 'epoch')
+  if held and tonumber(held) > tonumber(ARGV[6]) then return {'lease', held} end
+end
+local existing = find(KEYS[1], ARGV[2], ARGV[3])
+if existing == ARGV[1] then return {'duplicate'} end
+if existing then
+  redis.call('ZREM', KEYS[1], existing)
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  return {'replaced'}
+end
+local done = redis.call('HGET', KEYS[2], 'archived_until')
+if done and not id_less(done, ARGV[4]) then return {'overlap', done} end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], 'archived_until', ARGV[5], 'updated_ms', ARGV[9])
+redis.call('HINCRBY', KEYS[2], 'archived_messages', ARGV[7])
+redis.call('HINCRBY', KEYS[2], 'archived_bytes', ARGV[8])
+return {'recorded'}
+"""
+)
+
+# KEYS: segments. ARGV: score, old member, new member.
+_REPLACE = """
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# KEYS: segments. ARGV: score, name, score, name, ...
+_REMOVE = (
+    _LUA_HELPERS
+    + """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local member = find(KEYS[1], ARGV[i], ARGV[i + 1])
+  if member then
+    redis.call('ZREM', KEYS[1], member)
+    removed = removed + 1
+  end
+end
+return removed
+"""
+)
+
+# KEYS: segments, state. ARGV: expected archived_until or '', expected count,
+# new archived_until or '', messages, bytes, now_ms, then score, member pairs.
+_REPLACE_ALL = """
+local done = redis.call('HGET', KEYS[2], 'archived_until') or ''
+if done ~= ARGV[1] or redis.call('ZCARD', KEYS[1]) ~= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+for i = 7, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], 'archived_until', ARGV[3], 'updated_ms', ARGV[6])
+  redis.call('HSETNX', KEYS[2], 'archived_messages', ARGV[4])
+  redis.call('HSETNX', KEYS[2], 'archived_bytes', ARGV[5])
+end
+return 1
+"""
+
+
+class SegmentIndex:
+    """Record, look up, rebuild and remove one broker's archived segments."""
+
+    def __init__(self, redis: redis.asyncio.Redis, store: Store) -> None:
+        self._redis = redis
+        self._store = store
+        self._address = _address(redis)
+        self._record = redis.register_script(_RECORD)
+        self._replace = redis.register_script(_REPLACE)
+        self._remove = redis.register_script(_REMOVE)
+        self._replace_all = redis.register_script(_REPLACE_ALL)
+
+    async def record(self, meta: SegmentMeta, *, epoch: int | None = None) -> None:
+        """Add a segment and advance the stream's archived-until ID, atomically.
+
+        Recording the same segment again does nothing. Raises ArchiveError if
+        the segment starts at or before the archived-until ID, LeaseLostError
+        if ``epoch`` is lower than the stream lease's.
+        """
+        stream = meta.stream
+        args = [
+            _member(meta),
+            meta.first_ms,
+            meta.name,
+            meta.first_id,
+            meta.last_id,
+            "" if epoch is None else epoch,
+            meta.count,
+            meta.size_bytes,
+            _now_ms(),
+        ]
+        stream_keys = [
+            _key(keys.segment_index(stream)),
+            _key(keys.archive_state(stream)),
+            _key(keys.stream_lease(stream)),
+        ]
+        with self._redis_errors(stream):
+            reply = await self._record(keys=stream_keys, args=args)
+        outcome = _text(reply[0])
+        if outcome == "lease":
+            raise LeaseLostError(
+                f"stream {stream!r} is now leased under epoch {_text(reply[1])}, "
+                f"above this instance's {epoch}; segment {meta.name} was not recorded",
+                stream=stream,
+            )
+        if outcome == "overlap":
+            raise ArchiveError(
+                f"segment {meta.name} of stream {stream!r} starts at {meta.first_id}, "
+                f"but the archive already holds everything up to {_text(reply[1])}",
+                stream=stream,
+            )
+        log.debug("Recorded segment %s (%s) of stream %r.", meta.name, outcome, stream)
+
+    async def archived_until(self, stream: str) -> str | None:
+        """The last archived ID of a stream, None if nothing was archived yet."""
+        with self._redis_errors(stream):
+            value = await self._redis.hget(
+                _key(keys.archive_state(stream)), "archived_until"
+            )
+        return None if value is None else _text(value)
+
+    async def segments(
+        self, stream: str, start_id: str | None = None, end_id: str | None = None
+    ) -> list[SegmentMeta]:
+        """The segments overlapping ``[start_id, end_id]`` (inclusive), in ID order."""
+        start = None if start_id is None else layout.parse_bound(start_id, 0)
+        end = None if end_id is None else layout.parse_bound(end_id, layout.MAX_PART)
+        key = _key(keys.segment_index(stream))
+        with self._redis_errors(stream):
+            if start is None and end is None:
+                members = await self._redis.zrange(key, 0, -1)
+            else:
+                members = await self._members_around(key, start, end)
+        metas = {_meta(stream, member) for member in members}
+        chosen = [
+            meta
+            for meta in metas
+            if (start is None or layout.parse_id(meta.last_id) >= start)
+            and (end is None or layout.parse_id(meta.first_id) <= end)
+        ]
+        return sorted(chosen, key=lambda meta: layout.parse_id(meta.first_id))
+
+    async def streams(self, *, from_store: bool = False) -> list[str]:
+        """Streams with an archive: from the Redis index, else the store listing."""
+        found: set[str] = set()
+        if not from_store:
+            with self._redis_errors(None):
+                async for key in self._redis.scan_iter(
+                    match=f"{keys.PREFIX}{{*}}:segments*", count=1000, _type="zset"
+                ):
+                    stream = _stream_of_index_key(_text(key))
+                    if stream is not None:
+                        found.add(stream)
+        if not found:
+            async for info in self._store.list(""):
+                parsed = layout.parse_segment_name(info.name)
+                if parsed is not None:
+                    found.add(parsed[0])
+        return sorted(found)
+
+    async def ensure(self, stream: str) -> None:
+        """Rebuild a stream's index if Redis has none but the store has segments."""
+        with self._redis_errors(stream):
+            indexed = await self._redis.zcard(_key(keys.segment_index(stream)))
+        if indexed:
+            return
+        async for _info in self._store.list(layout.stream_prefix(stream)):
+            log.info(
+                "Redis has no segment index for stream %r but the store has "
+                "segments; rebuilding it from the store.",
+                stream,
+            )
+            await self.rebuild(stream)
+            return
+
+    async def rebuild(self, stream: str) -> list[SegmentMeta]:
+        """Recreate a stream's index from the store's object names and footers.
+
+        Objects that overlap are resolved by keeping the set of non-overlapping
+        segments that holds the most messages (ties go to more recently
+        written objects); see docs/archive-format.md. Checksums of segments
+        Redis still knew are kept; the others are learned on first read.
+        """
+        key_segments = _key(keys.segment_index(stream))
+        key_state = _key(keys.archive_state(stream))
+        for _attempt in range(3):
+            with self._redis_errors(stream):
+                known_members = await self._redis.zrange(key_segments, 0, -1)
+                until = await self._redis.hget(key_state, "archived_until")
+            known = {m.name: m for m in (_meta(stream, x) for x in known_members)}
+            candidates = await self._candidates(stream, known)
+            chain = choose_chain(candidates)
+            if await self._apply(stream, chain, known_members, until):
+                _log_rebuild(stream, chain, candidates)
+                return chain
+        raise ArchiveError(
+            f"the segment index of stream {stream!r} kept changing while it was "
+            "being rebuilt; stop the archiver for this stream and try again",
+            stream=stream,
+        )
+
+    async def remove(self, metas: Sequence[SegmentMeta]) -> None:
+        """Forget segments in the index, then delete their objects."""
+        by_stream: dict[str, list[SegmentMeta]] = {}
+        for meta in metas:
+            by_stream.setdefault(meta.stream, []).append(meta)
+        for stream, group in by_stream.items():
+            args: list[Any] = []
+            for meta in group:
+                args += [meta.first_ms, meta.name]
+            with self._redis_errors(stream):
+                await self._remove(keys=[_key(keys.segment_index(stream))], args=args)
+        limit = asyncio.Semaphore(_DELETES)
+
+        async def delete(name: str) -> None:
+            async with limit:
+                await self._store.delete(name)
+
+        async with asyncio.TaskGroup() as group:
+            for meta in metas:
+                group.create_task(delete(meta.name))
+
+    async def learn_checksum(self, meta: SegmentMeta, sha256: str) -> SegmentMeta:
+        """Store the checksum of a segment indexed without one (after a rebuild)."""
+        learned = _replace_sha(meta, sha256)
+        with self._redis_errors(meta.stream):
+            await self._replace(
+                keys=[_key(keys.segment_index(meta.stream))],
+                args=[meta.first_ms, _member(meta), _member(learned)],
+            )
+        return learned
+
+    # -- rebuilding -----------------------------------------------------------
+
+    async def _candidates(
+        self, stream: str, known: dict[str, SegmentMeta]
+    ) -> list[SegmentMeta]:
+        infos = [
+            info
+            async for info in self._store.list(layout.stream_prefix(stream))
+            if _is_segment_of(stream, info)
+        ]
+        limit = asyncio.Semaphore(_FOOTER_READS)
+
+        async def read(info: ObjectInfo) -> SegmentMeta | None:
+            async with limit:
+                return await self._footer_meta(stream, info, known.get(info.name))
+
+        found = await asyncio.gather(*(read(info) for info in infos))
+        return [meta for meta in found if meta is not None]
+
+    async def _footer_meta(
+        self, stream: str, info: ObjectInfo, known: SegmentMeta | None
+    ) -> SegmentMeta | None:
+        size = info.size_bytes
+        try:
+            tail = await self._store.get_range(
+                info.name, max(0, size - _FOOTER_GUESS_BYTES), size
+            )
+            needed = footer_length(tail) + FOOTER_TAIL_BYTES
+            if needed > len(tail):
+                tail = await self._store.get_range(
+                    info.name, max(0, size - needed), size
+                )
+            created_ms = _ms(info) if known is None else known.created_ms
+            meta = meta_from_footer(
+                parse_footer(tail[-needed:]), info.name, size, created_ms
+            )
+        except ArchiveError as exc:
+            log.warning(
+                "Left object %s out of the index of stream %r: %s",
+                info.name,
+                stream,
+                exc,
+            )
+            return None
+        if (meta.stream, meta.first_id, meta.last_id) != layout.parse_segment_name(
+            info.name
+        ):
+            log.warning(
+                "Left object %s out of the index of stream %r: its footer describes "
+                "%r %s..%s instead.",
+                info.name,
+                stream,
+                meta.stream,
+                meta.first_id,
+                meta.last_id,
+            )
+            return None
+        if known is not None and known.size_bytes == size:
+            meta = _replace_sha(meta, known.sha256)
+        return meta
+
+    async def _apply(
+        self,
+        stream: str,
+        chain: list[SegmentMeta],
+        known_members: list[bytes],
+        until: bytes | None,
+    ) -> bool:
+        new_until = chain[-1].last_id if chain else ""
+        if until is not None and (
+            not new_until or layout.parse_id(_text(until)) > layout.parse_id(new_until)
+        ):
+            new_until = _text(until)  # never move the archived point backwards
+        args: list[Any] = [
+            "" if until is None else _text(until),
+            len(known_members),
+            new_until,
+            sum(meta.count for meta in chain),
+            sum(meta.size_bytes for meta in chain),
+            _now_ms(),
+        ]
+        for meta in chain:
+            args += [meta.first_ms, _member(meta)]
+        stream_keys = [
+            _key(keys.segment_index(stream)),
+            _key(keys.archive_state(stream)),
+        ]
+        with self._redis_errors(stream):
+            return bool(await self._replace_all(keys=stream_keys, args=args))
+
+    @contextmanager
+    def _redis_errors(self, stream: str | None):  # type: ignore[no-untyped-def]
+        with translated(self._address):
+            try:
+                yield
+            except redis.exceptions.ResponseError as exc:
+                what = f"stream {stream!r}" if stream is not None else "the archive"
+                raise ArchiveError(
+                    f"Redis refused an update of the segment index of {what}: {exc}",
+                    stream=stream,
+                ) from exc
+
+    async def _members_around(
+        self, key: bytes, start: tuple[int, int] | None, end: tuple[int, int] | None
+    ) -> list[bytes]:
+        low = "-inf" if start is None else start[0]
+        high = "+inf" if end is None else end[0]
+        pipe = self._redis.pipeline(transaction=False)
+        if start is not None:
+            # The one segment starting before ``start`` that may still reach it.
+            pipe.zrevrangebyscore(key, f"({start[0]}", "-inf", start=0, num=1)
+        pipe.zrangebyscore(key, low, high)
+        replies = await pipe.execute()
+        return [member for reply in replies for member in reply]
+
+
+def _member(meta: SegmentMeta) -> bytes:
+    ms, seq = layout.parse_id(meta.first_id)
+    body = {
+        "name": meta.name,
+        "first_id": meta.first_id,
+        "last_id": meta.last_id,
+        "count": meta.count,
+        "size_bytes": meta.size_bytes,
+        "sha256": meta.sha256,
+        "created_ms": meta.created_ms,
+    }
+    return f"{ms:020d}-{seq:020d} {json.dumps(body, separators=(',', ':'))}".encode()
+
+
+def _meta(stream: str, member: bytes) -> SegmentMeta:
+    try:
+        body = json.loads(member.split(b" ", 1)[1])
+        first, last = (
+            layout.parse_id(body["first_id"]),
+            layout.parse_id(body["last_id"]),
+        )
+        return SegmentMeta(
+            stream=stream,
+            name=body["name"],
+            first_id=body["first_id"],
+            last_id=body["last_id"],
+            first_ms=first[0],
+            last_ms=last[0],
+            count=int(body["count"]),
+            size_bytes=int(body["size_bytes"]),
+            sha256=body["sha256"],
+            created_ms=int(body["created_ms"]),
+        )
+    except (IndexError, KeyError, ValueError, StreamWeaverError) as exc:
+        raise ArchiveError(
+            f"the segment index of stream {stream!r} holds a member this version "
+            f"cannot read: {member[:80]!r}",
+            stream=stream,
+        ) from exc
+
+
+def _replace_sha(meta: SegmentMeta, sha256: str) -> SegmentMeta:
+    return dataclasses.replace(meta, sha256=sha256)
+
+
+def _is_segment_of(stream: str, info: ObjectInfo) -> bool:
+    parsed = layout.parse_segment_name(info.name)
+    if parsed is None or parsed[0] != stream:
+        log.warning(
+            "Ignoring object %s under the archive of stream %r: it is not named "
+            "like a segment.",
+            info.name,
+            stream,
+        )
+        return False
+    return True
+
+
+def _stream_of_index_key(key: str) -> str | None:
+    head = f"{keys.PREFIX}{{"
+    if not key.startswith(head):
+        return None
+    candidates = []
+    if key.endswith("}:segments"):
+        candidates.append(key[len(head) : -len("}:segments")])
+    tagged = key.find("}:segments:")
+    if tagged >= 0:
+        candidates.append(key[tagged + len("}:segments:") :])
+    for stream in candidates:
+        if stream and keys.segment_index(stream) == key:
+            return stream
+    return None
+
+
+def _log_rebuild(
+    stream: str, chain: list[SegmentMeta], candidates: list[SegmentMeta]
+) -> None:
+    left_out = sorted({m.name for m in candidates} - {m.name for m in chain})
+    log.info(
+        "Rebuilt the segment index of stream %r from the store: %d segment(s), "
+        "%d message(s), archived until %s.",
+        stream,
+        len(chain),
+        sum(meta.count for meta in chain),
+        chain[-1].last_id if chain else "nothing",
+    )
+    if left_out:
+        log.warning(
+            "Left %d object(s) of stream %r out of the rebuilt index because they "
+            "overlap segments that hold more messages: %s",
+            len(left_out),
+            stream,
+            ", ".join(left_out),
+        )
+
+
+def _address(client: redis.asyncio.Redis) -> str:
+    kwargs = getattr(client, "connection_pool", None)
+    kwargs = getattr(kwargs, "connection_kwargs", {}) if kwargs else {}
+    if "path" in kwargs:
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+def _key(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
+def _text(value: bytes | str) -> str:
+    return (
+        value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+    )
+
+
+def _ms(info: ObjectInfo) -> int:
+    return 0 if info.modified is None else int(info.modified.timestamp() * 1000)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
