@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from streamweaver.archive.archiver import install_archiver
 from streamweaver.broker import health
 from streamweaver.broker.context import BrokerContext
 from streamweaver.monitoring.service import install_monitoring
 from streamweaver.replay.component import install_replay
+from streamweaver.retention.task import install_retention
 
 Installer = Callable[[BrokerContext], None]
 
@@ -40,6 +42,8 @@ def default_installers() -> list[Installer]:
         install_health,
         install_discovery,
         install_ownership,
+        install_archiver,
+        install_retention,
         install_monitoring,
         install_replay,
     ]

@@ -1,0 +1,278 @@
+"""The archiver: copies every owned stream into the archive, segment by segment.
+
+Per stream it reads with XRANGE from just after the last archived ID, in
+chunks of ``archive.read_batch``, and builds one segment in memory until it
+holds ``segment_max_messages`` entries or ``segment_max_size`` bytes, or until
+its oldest entry is older than ``segment_max_age`` (then a small segment is cut
+so archival never lags by more than that). A full segment is encoded in a
+worker thread, stored with ``store.put`` and then recorded in the index, which
+advances the stream's ``archived_until``; only then may retention trim it.
+
+Memory is one segment per stream being built; at most ``CONCURRENCY`` streams
+are read or written at once. An outage of Redis or the store is logged once
+(``ctx.outages``) and retried with backoff; the stream's partial segment is
+dropped and read again from Redis afterwards, which is where it still is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio
+
+from streamweaver.archive import faults, orphans
+from streamweaver.archive.index import SegmentIndex
+from streamweaver.archive.rawread import RawEntry, raw_client, xrange_raw
+from streamweaver.archive.segment import SegmentMeta, encode_segment
+from streamweaver.broker.context import BrokerContext
+from streamweaver.broker.health import REDIS, STORE
+from streamweaver.broker.supervisor import OUTAGE_ERRORS, Outages
+from streamweaver.config.model import ArchiveConfig
+from streamweaver.errors import LeaseLostError, StorageError, StorageUnavailableError
+from streamweaver.monitoring import metrics
+from streamweaver.retention.ids import StreamId, parse_id
+from streamweaver.retention.task import owned_streams
+from streamweaver.storage.base import Store
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 4
+SEGMENTS_PER_TURN = 8
+"""Segments one stream may write before the others get their turn."""
+
+IDLE_POLL_S = 0.25
+MAX_BACKOFF_S = 5.0
+
+
+@dataclass
+class _Building:
+    """One stream's progress: where reading resumes and the segment being built."""
+
+    archived_until: StreamId | None
+    cursor: bytes | None
+    entries: list[RawEntry] = field(default_factory=list)
+    size_bytes: int = 0
+    orphans: dict[str, tuple[StreamId, StreamId]] = field(default_factory=dict)
+
+    def oldest_ms(self) -> int | None:
+        return parse_id(self.entries[0][0])[0] if self.entries else None
+
+
+class Archiver:
+    """Archives streams; ``pass_once`` does one round, ``run`` loops forever."""
+
+    def __init__(
+        self,
+        config: ArchiveConfig,
+        client: redis.asyncio.Redis,
+        store: Store,
+        index,
+        *,
+        outages: Outages | None = None,
+    ) -> None:
+        self.config = config
+        self._client = client
+        self._store = store
+        self._index = index
+        self._outages = outages or Outages()
+        self._state: dict[str, _Building] = {}
+        self._gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def run(self, owned) -> None:
+        """Archive forever the streams ``owned()`` returns (name to lease epoch)."""
+        backoff_s = 0.5
+        while True:
+            try:
+                busy = await self.pass_once(owned())
+                backoff_s = 0.5
+            except OUTAGE_ERRORS as exc:
+                self._failed(exc)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
+                continue
+            if not busy:
+                await asyncio.sleep(IDLE_POLL_S)
+
+    async def pass_once(self, streams: dict[str, int | None]) -> bool:
+        """One round over ``streams``; True if any segment was written."""
+        for gone in set(self._state) - set(streams):
+            del self._state[gone]  # another instance archives it now
+        results = await asyncio.gather(
+            *(self._turn(stream, epoch) for stream, epoch in streams.items()),
+            return_exceptions=True,
+        )
+        busy = False
+        for stream, result in zip(streams, results, strict=True):
+            if isinstance(result, BaseException):
+                self._state.pop(stream, None)  # resume from the index next time
+                if isinstance(result, LeaseLostError):
+                    log.info("Stopped archiving %r: %s", stream, result)
+                    continue
+                if isinstance(result, OUTAGE_ERRORS):
+                    raise result
+                if not isinstance(result, Exception):
+                    raise result
+                metrics.ARCHIVE_ERRORS.labels(stream).inc()
+                log.error("Archiving %r failed; retrying.", stream, exc_info=result)
+            else:
+                busy = busy or result
+        return busy
+
+    async def _turn(self, stream: str, epoch: int | None) -> bool:
+        async with self._gate:
+            state = self._state.get(stream) or await self._start(stream)
+            written = 0
+            while written < SEGMENTS_PER_TURN:
+                if not await self._fill(stream, state):
+                    break
+                await self._write(stream, state, epoch)
+                written += 1
+            self._set_lag(stream, state)
+            return written > 0
+
+    async def _start(self, stream: str) -> _Building:
+        await self._index.ensure(stream)
+        until = await self._index.archived_until(stream)
+        archived_until = parse_id(until) if until else None
+        recorded = {
+            meta.name for meta in await self._recent_segments(stream, archived_until)
+        }
+        found = await orphans.find_orphans(
+            self._store, stream, recorded, archived_until, now_ms=_now_ms()
+        )
+        await orphans.delete_covered(self._store, stream, found, archived_until)
+        state = _Building(
+            archived_until=archived_until,
+            cursor=until.encode() if until else None,
+            orphans=found,
+        )
+        self._state[stream] = state
+        return state
+
+    async def _recent_segments(
+        self, stream: str, archived_until: StreamId | None
+    ) -> list[SegmentMeta]:
+        if archived_until is None:
+            return await self._index.segments(stream)
+        day_start_ms = archived_until[0] - archived_until[0] % 86_400_000
+        return await self._index.segments(stream, start_id=str(day_start_ms))
+
+    async def _fill(self, stream: str, state: _Building) -> bool:
+        """Read until a segment is due; True if one is."""
+        limit = self.config.segment_max_messages
+        while len(state.entries) < limit:
+            start = b"(" + state.cursor if state.cursor else "-"
+            want = min(self.config.read_batch, limit - len(state.entries))
+            chunk = await xrange_raw(self._client, stream, start, "+", want)
+            if chunk:
+                state.entries.extend(chunk)
+                state.cursor = chunk[-1][0]
+                state.size_bytes += _size(chunk)
+                if state.size_bytes >= self.config.segment_max_bytes:
+                    return True
+            if len(chunk) < want:
+                return self._too_old(state)
+        return True
+
+    def _too_old(self, state: _Building) -> bool:
+        oldest_ms = state.oldest_ms()
+        if oldest_ms is None:
+            return False
+        return _now_ms() - oldest_ms >= self.config.segment_max_age_s * 1000
+
+    async def _write(self, stream: str, state: _Building, epoch: int | None) -> None:
+        entries = state.entries
+        data, meta = await asyncio.to_thread(encode_segment, stream, entries)
+        faults.hit("before_put")
+        faults.hit("mid_put", lambda: _leave_partial_write(self._store, meta, data))
+        await self._put(meta.name, data)
+        faults.hit("after_put")
+        await self._index.record(meta, epoch=epoch)
+        faults.hit("after_record")
+        self._outages.recovered(STORE)
+
+        state.entries, state.size_bytes = [], 0
+        state.archived_until = parse_id(meta.last_id)
+        state.orphans.pop(meta.name, None)
+        await orphans.delete_covered(
+            self._store, stream, state.orphans, state.archived_until
+        )
+        metrics.ARCHIVED_MESSAGES.labels(stream).inc(meta.count)
+        metrics.ARCHIVED_BYTES.labels(stream).inc(meta.size_bytes)
+        metrics.SEGMENTS_WRITTEN.labels(stream).inc()
+        metrics.ARCHIVE_LAST_SUCCESS.labels(stream).set(time.time())
+        log.debug(
+            "Archived %d entries of %r (%s to %s) as %s.",
+            meta.count,
+            stream,
+            meta.first_id,
+            meta.last_id,
+            meta.name,
+        )
+
+    async def _put(self, name: str, data: bytes) -> None:
+        try:
+            await self._store.put(name, data)
+        except StorageUnavailableError:
+            raise
+        except StorageError as exc:
+            # A full volume or a refused write: an outage for us, not a bug.
+            raise StorageUnavailableError(str(exc), location=exc.location) from exc
+
+    def _set_lag(self, stream: str, state: _Building) -> None:
+        oldest_ms = state.oldest_ms()
+        lag_s = 0.0 if oldest_ms is None else max(0.0, (_now_ms() - oldest_ms) / 1000)
+        metrics.ARCHIVE_LAG.labels(stream).set(lag_s)
+
+    def _failed(self, exc: BaseException) -> None:
+        for stream in self._state:
+            metrics.ARCHIVE_ERRORS.labels(stream).inc()
+        self._state.clear()
+        dependency = STORE if isinstance(exc, StorageError) else REDIS
+        self._outages.failed(dependency, str(exc) or type(exc).__name__)
+
+
+def _size(chunk: list[RawEntry]) -> int:
+    fields = itertools.chain.from_iterable(entry[1] for entry in chunk)
+    return sum(map(len, fields))
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _leave_partial_write(store: Store, meta: SegmentMeta, data: bytes) -> None:
+    """For the ``mid_put`` fault: half an object in a temp file, as a cut write."""
+    root = getattr(store, "root", None)
+    if root is None:
+        return  # object stores never show a partial upload
+    from streamweaver.storage import _fsio
+
+    final = root.joinpath(*meta.name.split("/"))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _fsio.temp_path(final).write_bytes(data[: len(data) // 2])
+
+
+def install_archiver(ctx: BrokerContext) -> None:
+    """Run the archiver in the broker, unless the broker has no archive store."""
+    if ctx.store is None:
+        log.warning("No archive store is configured; nothing will be archived.")
+        return
+    store = ctx.store
+
+    async def run() -> None:
+        client = raw_client(ctx.config.redis)
+        try:
+            index = SegmentIndex(ctx.redis, store)
+            archiver = Archiver(
+                ctx.config.archive, client, store, index, outages=ctx.outages
+            )
+            await archiver.run(lambda: owned_streams(ctx))
+        finally:
+            await client.aclose()
+
+    ctx.supervisor.add("archiver", run)

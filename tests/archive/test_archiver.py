@@ -1,0 +1,195 @@
+"""The archiver in-process, against the real Valkey and a local store."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from streamweaver.archive.archiver import Archiver
+from streamweaver.archive.rawread import raw_client
+from streamweaver.archive.reader import read_archive
+from streamweaver.archive.segment import encode_segment
+from streamweaver.config.model import ArchiveConfig
+
+
+@pytest.fixture
+async def raw(redis_config):
+    client = raw_client(redis_config)
+    yield client
+    await client.aclose()
+
+
+def archive_config(**values) -> ArchiveConfig:
+    return ArchiveConfig.model_validate(
+        {"segment_max_messages": 100, "segment_max_age": "10m", "read_batch": 30}
+        | values
+    )
+
+
+HOUR_AGO_MS = int(time.time() * 1000) - 3_600_000
+
+
+def produce(r, stream: str, n: int, *, start: int = 0, old: bool = False) -> list:
+    """Add entries ``n=start..``; ``old`` ones carry IDs from an hour ago."""
+    pipe = r.pipeline(transaction=False)
+    for i in range(start, start + n):
+        entry_id = f"{HOUR_AGO_MS + i}-0" if old else "*"
+        pipe.xadd(stream, {"n": str(i), "pad": "x" * 40}, id=entry_id)
+    return pipe.execute()
+
+
+async def archived(segment_index, archive_store, stream) -> list[tuple[str, bytes]]:
+    entries = [
+        e
+        async for batch in read_archive(segment_index, archive_store, stream)
+        for e in batch
+    ]
+    return [(entry_id, dict(fields)[b"n"]) for entry_id, fields in entries]
+
+
+async def test_full_segments_are_written_and_the_rest_waits_for_its_age(
+    r, raw, archive_store, segment_index
+):
+    ids = produce(r, "orders", 250)
+    archiver = Archiver(archive_config(), raw, archive_store, segment_index)
+
+    await archiver.pass_once({"orders": None})
+
+    metas = await segment_index.segments("orders")
+    assert [m.count for m in metas] == [100, 100]
+    assert await segment_index.archived_until("orders") == ids[199].decode()
+
+
+async def test_a_segment_is_cut_once_its_oldest_entry_is_older_than_max_age(
+    r, raw, archive_store, segment_index
+):
+    ids = produce(r, "orders", 7, old=True)
+    archiver = Archiver(
+        archive_config(segment_max_age="1m"), raw, archive_store, segment_index
+    )
+
+    await archiver.pass_once({"orders": None})
+
+    assert await segment_index.archived_until("orders") == ids[-1].decode()
+
+
+async def test_every_entry_is_archived_once_in_order_across_passes(
+    r, raw, archive_store, segment_index
+):
+    archiver = Archiver(
+        archive_config(segment_max_age="1m"), raw, archive_store, segment_index
+    )
+    produced = []
+    for round_ in range(4):
+        ids = produce(r, "orders", 77, start=round_ * 77, old=True)
+        produced += [
+            (i.decode(), str(round_ * 77 + k).encode()) for k, i in enumerate(ids)
+        ]
+        await archiver.pass_once({"orders": None})
+
+    assert await archived(segment_index, archive_store, "orders") == produced
+
+
+async def test_segments_roll_by_size(r, raw, archive_store, segment_index):
+    produce(r, "orders", 100)
+    archiver = Archiver(
+        archive_config(segment_max_size=1000, read_batch=5),
+        raw,
+        archive_store,
+        segment_index,
+    )
+
+    await archiver.pass_once({"orders": None})
+
+    metas = await segment_index.segments("orders")
+    # Each entry carries ~45 bytes of fields: a segment closes past 1000 bytes.
+    assert metas
+    assert all(20 <= m.count <= 25 for m in metas)
+
+
+async def test_a_new_archiver_resumes_after_the_last_recorded_segment(
+    r, raw, archive_store, segment_index
+):
+    produce(r, "orders", 150, old=True)
+    config = archive_config(segment_max_age="1m")
+    await Archiver(config, raw, archive_store, segment_index).pass_once(
+        {"orders": None}
+    )
+    produce(r, "orders", 60, start=150, old=True)
+
+    await Archiver(config, raw, archive_store, segment_index).pass_once(
+        {"orders": None}
+    )
+
+    numbers = [
+        int(n) for _, n in await archived(segment_index, archive_store, "orders")
+    ]
+    assert numbers == list(range(210))
+
+
+async def test_an_unrecorded_segment_is_deleted_once_its_range_is_archived(
+    r, raw, archive_store, segment_index
+):
+    ids = produce(r, "orders", 120, old=True)
+    entries = [(i, list(f.items())) for i, f in r.xrange("orders")]
+    data, first = encode_segment("orders", entries[:50])
+    await archive_store.put(first.name, data)
+    await segment_index.record(first)
+    data, orphan = encode_segment("orders", entries[50:90])
+    await archive_store.put(orphan.name, data)  # as a crash after put leaves it
+    archiver = Archiver(
+        archive_config(segment_max_messages=100), raw, archive_store, segment_index
+    )
+
+    await archiver.pass_once({"orders": None})
+
+    names = [info.name async for info in archive_store.list("")]
+    recorded = [m.name for m in await segment_index.segments("orders")]
+    assert orphan.name not in names
+    assert sorted(names) == sorted(recorded)
+    assert await segment_index.archived_until("orders") == ids[-1].decode()
+
+
+async def test_an_empty_index_adopts_what_the_store_holds(
+    r, raw, archive_store, segment_index
+):
+    produce(r, "orders", 120, old=True)
+    entries = [(i, list(f.items())) for i, f in r.xrange("orders")]
+    data, orphan = encode_segment("orders", entries[:40])
+    await archive_store.put(orphan.name, data)
+    archiver = Archiver(archive_config(), raw, archive_store, segment_index)
+
+    await archiver.pass_once({"orders": None})
+
+    numbers = [
+        int(n) for _, n in await archived(segment_index, archive_store, "orders")
+    ]
+    assert numbers == list(range(120))
+
+
+async def test_an_orphan_beyond_the_archived_point_waits_until_covered(
+    r, raw, archive_store, segment_index
+):
+    produce(r, "orders", 100, old=True)
+    entries = [(i, list(f.items())) for i, f in r.xrange("orders")]
+    data, first = encode_segment("orders", entries[:30])
+    await archive_store.put(first.name, data)
+    await segment_index.record(first)
+    data, orphan = encode_segment("orders", entries[60:80])
+    await archive_store.put(orphan.name, data)
+    archiver = Archiver(
+        archive_config(segment_max_messages=50, segment_max_age="1d"),
+        raw,
+        archive_store,
+        segment_index,
+    )
+
+    await archiver._start("orders")
+    names_at_start = [info.name async for info in archive_store.list("")]
+    await archiver.pass_once({"orders": None})  # archives 30..79 only
+
+    names = [info.name async for info in archive_store.list("")]
+    assert orphan.name in names_at_start
+    assert orphan.name not in names
+    assert [m.count for m in await segment_index.segments("orders")] == [30, 50]
