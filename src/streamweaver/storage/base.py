@@ -1,10 +1,18 @@
 """The small interface every archive storage backend implements.
 
 Object names are ``/``-separated paths relative to the backend's root (the
-S3 prefix or the directory); the archive layout module builds them. A backend
-must make ``put`` atomic and durable: once it returns, the whole object is
-readable and survives a crash, and before it returns no reader sees any part
-of it.
+S3 prefix or the directory); the archive layout module builds them. A name
+must not be empty, start with ``/``, contain ``.``/``..``/empty parts, NUL or
+backslashes, or have a part starting with ``.swtmp-`` (the backends' scratch
+files); every method raises ValueError for such a name.
+
+A backend must make ``put`` atomic and durable: once it returns, the whole
+object is readable and survives a crash, and before it returns no reader sees
+any part of it.
+
+Errors: StorageUnavailableError when the store cannot be reached, refuses
+access or is gone (retry later); StorageFullError when a volume has no room;
+plain StorageError otherwise, including a missing object on a read.
 """
 
 from __future__ import annotations
@@ -43,7 +51,11 @@ class Store(Protocol):
     """Where the objects are, for messages: ``s3://bucket/prefix`` or a path."""
 
     async def check(self) -> None:
-        """Verify the store is reachable and writable; raise StorageError if not."""
+        """Verify the store is reachable and writable; raise StorageError if not.
+
+        Called once at startup; filesystem stores also remove temp files that a
+        crashed writer left behind.
+        """
 
     async def put(self, name: str, data: bytes) -> None:
         """Write an object atomically and durably, replacing any with that name."""
@@ -52,10 +64,18 @@ class Store(Protocol):
         """Read a whole object; raise StorageError if it is missing."""
 
     async def get_range(self, name: str, start: int, end: int) -> bytes:
-        """Read bytes ``[start, end)`` of an object (for Parquet footers)."""
+        """Read bytes ``[start, end)`` of an object (for Parquet footers).
+
+        A range reaching past the end is cut short (``b""`` if it starts there);
+        a negative ``start`` or ``end < start`` raises ValueError.
+        """
 
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        """Yield every object whose name starts with ``prefix``."""
+        """Yield every object whose name starts with ``prefix`` (as a string).
+
+        ``"a/b"`` matches ``a/b.parquet`` and ``a/bc/x``; ``"a/b/"`` only names
+        under ``a/b/``. The order is not guaranteed.
+        """
 
     async def delete(self, name: str) -> None:
         """Remove an object; deleting a missing object is not an error."""
