@@ -14,10 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from streamweaver.archive.archiver import Archiver
-from streamweaver.archive.index import SegmentIndex
-from streamweaver.broker.components import default_installers
-from streamweaver.broker.context import BrokerContext
 from streamweaver.broker.service import Broker
 from streamweaver.config import Config
 from streamweaver.embedded import free_port
@@ -70,28 +66,12 @@ def monitoring_config(make_config: Callable[..., Config], **sections: dict) -> C
     return make_config(**merged)
 
 
-def _install_archiver(ctx: BrokerContext) -> None:
-    archiver = Archiver(
-        ctx.config.archive,
-        ctx.redis,
-        ctx.store,
-        SegmentIndex(ctx.redis, ctx.store),
-        outages=ctx.outages,
-    )
-    ctx.supervisor.add("archiver", lambda: archiver.run(lambda: ctx.ownership.owned))
-
-
-def installers() -> list:
-    """The broker's components, with archival added while it is not among them."""
-    chosen = default_installers()
-    if not any("archiv" in install.__name__ for install in chosen):
-        chosen.append(_install_archiver)
-    return chosen
-
-
 async def start_broker(config: Config) -> AsyncIterator[Running]:
     stop = asyncio.Event()
-    broker = Broker(config, store=open_store(config.storage), installers=installers())
+    broker = Broker(
+        config,
+        store=open_store(config.storage),
+    )
     task = asyncio.create_task(broker.run(stop))
     base_url = f"http://127.0.0.1:{config.monitoring.port}"
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:

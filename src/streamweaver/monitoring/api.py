@@ -23,7 +23,6 @@ from streamweaver import __version__
 from streamweaver.broker.supervisor import OUTAGE_ERRORS
 from streamweaver.errors import ReplayError, StorageError
 from streamweaver.monitoring import api_models as m
-from streamweaver.monitoring.replays import ReplayUnavailableError
 
 if TYPE_CHECKING:
     from streamweaver.monitoring.service import MonitoringService
@@ -144,15 +143,18 @@ def create_app(service: MonitoringService) -> FastAPI:
         status_code=202,
         dependencies=[Depends(authorized)],
         responses={
-            400: {"model": m.Problem},
+            400: {"model": m.Problem, "description": "The request was refused."},
             401: {"model": m.Problem},
-            501: {"model": m.Problem},
             503: {"model": m.Problem},
         },
     )
     async def start_replay(request: m.ReplayStart) -> m.ReplayJob:
-        """Start a replay job; the same request as on the control stream."""
-        return await service.start_replay(request)
+        """Start a replay job; the same request as on the control stream.
+
+        A refused request answers 400 with the reason and its ``code``, and is
+        kept as a ``rejected`` job, as requests from the control stream are.
+        """
+        return await service.replays.start(request)
 
     @app.delete(
         f"{API}/replays/{{job_id}}",
@@ -161,13 +163,19 @@ def create_app(service: MonitoringService) -> FastAPI:
         responses={
             401: {"model": m.Problem},
             404: {"model": m.Problem},
-            501: {"model": m.Problem},
             503: {"model": m.Problem},
         },
     )
     async def cancel_replay(job_id: JobId) -> m.ReplayJob:
-        """Cancel a replay job that has not finished."""
-        return await service.cancel_replay(path_value(job_id))
+        """Cancel a job: at once if queued, before its next batch if running.
+
+        Answers the job as it is after the request; a finished job is unchanged.
+        """
+        name = path_value(job_id)
+        job = await service.replays.cancel(name)
+        if job is None:
+            raise HTTPException(404, f"there is no replay job {name!r}")
+        return job
 
     return app
 
@@ -197,13 +205,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         return problem(503, exc)
 
-    async def not_implemented(_: Request, exc: Exception) -> JSONResponse:
-        return problem(501, exc)
-
     async def rejected(_: Request, exc: Exception) -> JSONResponse:
-        return problem(400, exc)
+        code = getattr(exc, "code", None)
+        return JSONResponse({"detail": str(exc), "code": code}, status_code=400)
 
     for error in (*OUTAGE_ERRORS, redis.exceptions.RedisError, StorageError):
         app.add_exception_handler(error, unavailable)
-    app.add_exception_handler(ReplayUnavailableError, not_implemented)
     app.add_exception_handler(ReplayError, rejected)

@@ -7,6 +7,8 @@ forecast that never happens is ``null`` too (JSON has no infinity).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -148,11 +150,15 @@ class ReplayJobs(BaseModel):
 class ReplayStart(BaseModel):
     """A replay request; the same fields as on the control stream."""
 
-    stream: str
-    from_: str | None = Field(None, alias="from")
-    to: str | None = None
-    target: str | None = None
-    mode: str | None = None
+    stream: str = Field(min_length=1, description="The stream to replay.")
+    from_: str | None = Field(
+        None, alias="from", description="First ID or time; default: the beginning."
+    )
+    to: str | None = Field(None, description="Last ID or time; default: the end.")
+    target: str | None = Field(
+        None, description="Stream to write to; default `<stream>:replay:<id>`."
+    )
+    mode: Literal["preserve", "append"] | None = None
     pace: str | None = None
     rate: str | None = None
     batch_size: str | None = None
@@ -161,4 +167,7 @@ class ReplayStart(BaseModel):
 
 
 class Problem(BaseModel):
-    detail: str
+    detail: str = Field(description="What went wrong, in words.")
+    code: str | None = Field(
+        None, description="For a refused replay request, a short reason code."
+    )

@@ -1,60 +1,51 @@
-"""Replay jobs as the monitoring API sees them: read from Redis, started and cancelled.
+"""Replay jobs for the monitoring API: listed, started and cancelled through replay.
 
-Jobs are listed from ``keys.REPLAY_JOBS`` (newest first) and their hashes
-``keys.replay_job(id)``, pipelined, at most :data:`MAX_JOBS` of them.
+Requests go through :class:`streamweaver.replay.service.ReplayService`, the
+same path as control-stream requests, so they are checked and stored the same
+way; a cancel reaches a job running on any broker through the job's hash.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-import redis.asyncio
-
-from streamweaver import keys
-from streamweaver.errors import ReplayError
-from streamweaver.monitoring.api_models import ReplayJob
+from streamweaver.monitoring.api_models import ReplayJob, ReplayStart
+from streamweaver.replay.jobs import Job
+from streamweaver.replay.service import ReplayService
 
 MAX_JOBS = 1000
-"""The newest jobs read per call; older ones expire with ``replay.job_ttl``."""
+"""The newest jobs listed and counted; older ones expire with ``replay.job_ttl``."""
 
 
-class ReplayUnavailableError(ReplayError):
-    """Raised when this broker build cannot start or cancel replay jobs."""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+def job_model(job: Job) -> ReplayJob:
+    return ReplayJob(
+        id=job.id,
+        state=job.state or "unknown",
+        stream=job.fields.get("stream"),
+        fields=dict(job.fields),
+    )
 
 
 class ReplayJobs:
-    """Reads replay jobs from Redis."""
+    """The API's view of replay jobs."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
-        self._client = client
+    def __init__(self, service: ReplayService) -> None:
+        self._service = service
 
     async def list(self) -> list[ReplayJob]:
-        """The newest jobs first; a job whose hash expired is left out."""
-        ids = await self._client.zrevrange(keys.REPLAY_JOBS, 0, MAX_JOBS - 1)
-        if not ids:
-            return []
-        pipe = self._client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hgetall(keys.replay_job(_text(job_id)))
-        jobs = []
-        for job_id, raw in zip(ids, await pipe.execute(), strict=True):
-            if not raw:
-                continue
-            fields = {_text(k): _text(v) for k, v in raw.items()}
-            jobs.append(
-                ReplayJob(
-                    id=_text(job_id),
-                    state=fields.get("state", "unknown"),
-                    stream=fields.get("stream"),
-                    fields=fields,
-                )
-            )
-        return jobs
+        """The newest jobs first."""
+        return [job_model(job) for job in await self._service.list(limit=MAX_JOBS)]
 
     async def counts_by_state(self) -> dict[str, int]:
         """How many of the listed jobs are in each state."""
         return dict(Counter(job.state for job in await self.list()))
+
+    async def start(self, request: ReplayStart) -> ReplayJob:
+        """Submit a request; raises ReplayRejectedError with the reason if refused."""
+        fields = request.model_dump(by_alias=True, exclude_none=True)
+        return job_model(await self._service.submit(fields, source="http"))
+
+    async def cancel(self, job_id: str) -> ReplayJob | None:
+        """Cancel a job; None if there is no such job."""
+        job = await self._service.cancel(job_id)
+        return None if job is None else job_model(job)

@@ -30,8 +30,9 @@ from streamweaver.monitoring.archive_stats import IndexArchiveSource
 from streamweaver.monitoring.collector import Collector
 from streamweaver.monitoring.exporter import SnapshotExporter
 from streamweaver.monitoring.readiness import ReadinessProbe
-from streamweaver.monitoring.replays import ReplayJobs, ReplayUnavailableError
+from streamweaver.monitoring.replays import ReplayJobs
 from streamweaver.monitoring.views import stream_detail, stream_summary
+from streamweaver.replay.service import ReplayService
 from streamweaver.retention.policy import retention_for
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class MonitoringService:
     def __init__(self, ctx: BrokerContext) -> None:
         self.ctx = ctx
         self.config = ctx.config
-        self.replays = ReplayJobs(ctx.redis)
+        self.replays = ReplayJobs(ReplayService.from_context(ctx))
         self.archive = (
             IndexArchiveSource(ctx.redis, ctx.store) if ctx.store is not None else None
         )
@@ -131,12 +132,6 @@ class MonitoringService:
             exists = await self.ctx.redis.exists(name)
             return [] if exists else None
         return await self.archive.segments(name)
-
-    async def start_replay(self, request: m.ReplayStart) -> m.ReplayJob:
-        raise ReplayUnavailableError("replay jobs cannot be started in this build")
-
-    async def cancel_replay(self, job_id: str) -> m.ReplayJob:
-        raise ReplayUnavailableError("replay jobs cannot be cancelled in this build")
 
     async def serve(self) -> None:
         """Serve HTTP until cancelled, then shut down gracefully."""
