@@ -215,6 +215,18 @@ def test_a_kms_key_without_kms_encryption_is_a_config_error():
         S3Store(config)
 
 
+def test_an_access_key_without_a_secret_is_a_config_error(monkeypatch):
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+
+    with pytest.raises(ConfigError) as info:
+        S3Store(S3StorageConfig(bucket="b", access_key="AKIAEXAMPLE"))
+
+    assert str(info.value) == (
+        "storage.s3.secret_key: required because storage.s3.access_key is set "
+        "(here or in the environment); set it or AWS_SECRET_ACCESS_KEY"
+    )
+
+
 @pytest.mark.parametrize("prefix", ["../up", "a/../b", "a//b"])
 def test_an_unusable_prefix_is_a_config_error(prefix):
     with pytest.raises(ConfigError, match=r"storage\.s3\.prefix"):

@@ -179,11 +179,7 @@ class S3Store:
                 **settings,  # type: ignore[arg-type]
             )
         except Exception as exc:
-            reason = str(exc).split("\n", 1)[0].removeprefix("Generic S3 error: ")
-            raise ConfigError(
-                f"storage.s3: cannot set up {self.described}: {reason}",
-                path="storage.s3",
-            ) from exc
+            raise _config_error(exc, self.described) from exc
 
     def _translate(self, exc: BaseException, name: str | None = None) -> StorageError:
         if isinstance(exc, StorageError):
@@ -212,6 +208,23 @@ def _settings(config: S3StorageConfig) -> dict[str, str]:
     if config.kms_key_id:
         settings["sse_kms_key_id"] = config.kms_key_id
     return settings
+
+
+def _config_error(exc: Exception, described: str) -> ConfigError:
+    reason = str(exc).split("\n", 1)[0].removeprefix("Generic S3 error: ")
+    for missing, key, other, variable in (
+        ("SecretAccessKey", "secret_key", "access_key", "AWS_SECRET_ACCESS_KEY"),
+        ("AccessKeyId", "access_key", "secret_key", "AWS_ACCESS_KEY_ID"),
+    ):
+        if reason == f"Missing {missing}":
+            return ConfigError(
+                f"storage.s3.{key}: required because storage.s3.{other} is set "
+                f"(here or in the environment); set it or {variable}",
+                path=f"storage.s3.{key}",
+            )
+    return ConfigError(
+        f"storage.s3: cannot set up {described}: {reason}", path="storage.s3"
+    )
 
 
 def _prefix(raw: str) -> str:
