@@ -147,3 +147,60 @@ def wait_until(condition, timeout_s: float = 20.0, interval_s: float = 0.05, wha
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout_s}s: {what or condition}")
         time.sleep(interval_s)
+
+
+def produce(client, stream: str, n: int, *, start: int = 0, id_ms: int | None = None):
+    """Add messages ``n=start..start+n-1`` (with IDs from ``id_ms`` if given).
+
+    Returns ``{id: n}`` for what was added.
+    """
+    pipe = client.pipeline(transaction=False)
+    for i in range(start, start + n):
+        entry_id = f"{id_ms + i}-0" if id_ms is not None else "*"
+        pipe.xadd(stream, {"n": str(i), "body": "x" * 180}, id=entry_id)
+    return {
+        _text(i): k
+        for k, i in zip(range(start, start + n), pipe.execute(), strict=True)
+    }
+
+
+def archived_by_duckdb(archive_dir: Path, stream_dir: str) -> list[tuple[str, int]]:
+    """``(id, n)`` of every archived row of one stream, as DuckDB reads the files."""
+    import duckdb
+
+    pattern = archive_dir / stream_dir / "**" / "*.parquet"
+    if not any((archive_dir / stream_dir).rglob("*.parquet")):
+        return []
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"""select id, list_filter(fields, lambda f: f.key = 'n'::blob)[1].value
+            from read_parquet('{pattern}', hive_partitioning=true)
+            order by ms, seq"""
+        )
+        .fetchall()
+    )
+    return [(row_id, int(value)) for row_id, value in rows]
+
+
+def in_redis(client, stream: str) -> dict[str, int]:
+    """``{id: n}`` of every entry still in Redis."""
+    return {
+        _text(i): int(fields[b"n"]) for i, fields in client.xrange(stream, "-", "+")
+    }
+
+
+def archived_until(client, stream: str) -> str | None:
+    from streamweaver import keys
+
+    value = client.hget(keys.archive_state(stream), "archived_until")
+    return None if value is None else _text(value)
+
+
+def id_key(stream_id: str) -> tuple[int, int]:
+    ms, seq = stream_id.split("-")
+    return int(ms), int(seq)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value

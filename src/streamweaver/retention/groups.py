@@ -5,13 +5,13 @@ A group is *idle* when no consumer of it was seen (an attempted read, the
 a group without any consumer is idle once this broker has seen it empty for
 that long. Idle groups do not hold back trimming.
 
-Messages trimmed before a group read them are counted per group. With Redis
-or Valkey 7+, XINFO GROUPS reports ``lag`` (entries added after the group's
-last read, trimmed ones included); ``lag - XLEN`` is then the number of unread
-entries already gone when the group is behind the first entry, and its growth
-across a trim is exact. Where ``lag`` is missing (older servers, or XDEL holes)
-the unread entries below the trim point are counted with XRANGE before and
-after the trim, at most ``COUNT_BOUND`` of them: an estimate for large gaps.
+Messages trimmed before a group read them are counted per group: when the
+group is behind the first entry, every trimmed entry is one it never read;
+when the trim point passes the group's last-delivered ID, the entries between
+the two are counted with XRANGE before and after the trim (at most
+``COUNT_BOUND`` of them, so a larger gap is undercounted). XINFO's ``lag`` is
+not used: for a group created at an explicit ID the server has no read
+counter and its estimate leaves trimmed entries out.
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ COUNT_BOUND = 10_000
 
 @dataclass(frozen=True, slots=True)
 class GroupLag:
-    """One group's read position and lag at one moment."""
+    """One group's read position at one moment."""
 
     name: str
     last_delivered: StreamId
-    lag: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +44,9 @@ class Snapshot:
     first_id: StreamId | None
     groups: list[GroupLag]
 
-    def unread_gone(self, group: GroupLag) -> int | None:
-        """Entries the group never read that are no longer in the stream."""
-        if self.first_id is not None and self.first_id <= group.last_delivered:
-            return 0
-        if group.lag is None:
-            return None
-        return max(0, group.lag - self.length)
+    def behind(self, group: GroupLag) -> bool:
+        """True when the group has not read even the first entry still here."""
+        return self.first_id is not None and self.first_id > group.last_delivered
 
 
 async def snapshot(client: redis.asyncio.Redis, stream: str) -> Snapshot:
@@ -68,7 +63,6 @@ async def snapshot(client: redis.asyncio.Redis, stream: str) -> Snapshot:
             GroupLag(
                 name=_text(g["name"]),
                 last_delivered=parse_id(g["last-delivered-id"]),
-                lag=g.get("lag"),
             )
             for g in groups
         ],

@@ -130,22 +130,22 @@ class Trimmer:
         self._note_hold(stream, decision)
         if decision.minid is None:
             return 0, False
-        trimmed = await self._apply(stream, epoch, decision, decision.minid, before)
+        reason = decision.reason or "unknown"
+        trimmed = await self._apply(stream, epoch, reason, decision.minid, before)
         return trimmed, more
 
     async def _apply(
         self,
         stream: str,
         epoch: int | None,
-        decision: TrimDecision,
+        reason: str,
         minid: StreamId,
         before: groups_mod.Snapshot,
     ) -> int:
-        reason = decision.reason or "unknown"
-        fallback = {
+        crossing = {
             g.name: await groups_mod.count_unread_below(self._client, stream, g, minid)
             for g in before.groups
-            if g.lag is None and before.unread_gone(g) == 0
+            if not before.behind(g)
         }
         trimmed = await self._xtrim(stream, epoch, minid)
         if trimmed <= 0:
@@ -153,8 +153,22 @@ class Trimmer:
         faults.hit("after_trim")
         metrics.TRIMMED_MESSAGES.labels(stream, reason).inc(trimmed)
         await self._client.hincrby(keys.trim_stats(stream), reason, trimmed)
-        after = await groups_mod.snapshot(self._client, stream)
-        await self._count_unconsumed(stream, before, after, minid, fallback, trimmed)
+        for group in before.groups:
+            if group.name in crossing:
+                left = await groups_mod.count_unread_below(
+                    self._client, stream, group, minid
+                )
+                lost = crossing[group.name] - left
+            else:
+                lost = trimmed  # the group was behind every trimmed entry
+            if lost > 0:
+                metrics.TRIMMED_UNCONSUMED.labels(stream, group.name).inc(lost)
+                log.info(
+                    "Retention trimmed %d entries of %r that group %r had not read.",
+                    lost,
+                    stream,
+                    group.name,
+                )
         log.debug(
             "Trimmed %d entries of %r below %s (%s).",
             trimmed,
@@ -179,41 +193,6 @@ class Trimmer:
             if n == 0:
                 break
         return total
-
-    async def _count_unconsumed(
-        self,
-        stream: str,
-        before: groups_mod.Snapshot,
-        after: groups_mod.Snapshot,
-        minid: StreamId,
-        fallback: dict[str, int],
-        trimmed: int,
-    ) -> None:
-        after_by_name = {g.name: g for g in after.groups}
-        for group in before.groups:
-            now = after_by_name.get(group.name)
-            if now is None:
-                continue
-            gone_before, gone_after = before.unread_gone(group), after.unread_gone(now)
-            if gone_before is not None and gone_after is not None:
-                lost = gone_after - gone_before
-            elif before.first_id is not None and before.first_id > group.last_delivered:
-                lost = trimmed  # the group was behind every trimmed entry
-            elif group.name in fallback:
-                remaining = await groups_mod.count_unread_below(
-                    self._client, stream, group, minid
-                )
-                lost = fallback[group.name] - remaining
-            else:
-                lost = 0
-            if lost > 0:
-                metrics.TRIMMED_UNCONSUMED.labels(stream, group.name).inc(lost)
-                log.info(
-                    "Retention trimmed %d entries of %r that group %r had not read.",
-                    lost,
-                    stream,
-                    group.name,
-                )
 
     async def _point_after(self, stream: str, excess: int) -> StreamId:
         found = await id_at_offset(self._client, stream, excess)
