@@ -8,10 +8,7 @@ empty database.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +17,13 @@ import redis
 import redis.asyncio
 
 from streamweaver.config import Config, RedisConfig, config_from_mapping
+from streamweaver.config.model import S3StorageConfig
 from streamweaver.embedded import EmbeddedServer
+
+from s3server import ExternalS3Server, MotoS3Server, S3TestServer
+from waiting import eventually, wait_for
+
+__all__ = ["eventually", "wait_for"]  # kept importable from here for older tests
 
 SERVER_BINARY = os.environ.get("STREAMWEAVER_TEST_SERVER") or None
 
@@ -72,41 +75,7 @@ async def ar(redis_server: EmbeddedServer) -> AsyncIterator[redis.asyncio.Redis]
     await client.aclose()
 
 
-def wait_for(
-    condition: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.02
-) -> object:
-    """Poll until ``condition()`` is truthy and return its value; fail on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout_s}s: {condition}")
-        time.sleep(interval_s)
-
-
-async def eventually(
-    condition: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.02
-) -> object:
-    """Async twin of :func:`wait_for`; ``condition`` may return an awaitable."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout_s}s: {condition}")
-        await asyncio.sleep(interval_s)
-
-
 # -- S3: moto in its own process, or the server STREAMWEAVER_TEST_S3_ENDPOINT names ----
-
-from streamweaver.config.model import S3StorageConfig  # noqa: E402
-
-from s3server import ExternalS3Server, MotoS3Server, S3TestServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from streamweaver.broker.supervisor import Outages, Supervisor
 from streamweaver.config.model import StreamsConfig
 from streamweaver.errors import ConnectionFailedError
 
-from conftest import eventually
+from waiting import eventually
 
 
 async def test_a_crashed_task_is_logged_and_restarted(caplog):
