@@ -36,7 +36,7 @@ def fast_config(
         "broker": {
             "discovery_interval": "200ms",
             "rebalance_interval": "200ms",
-            "lease_ttl": "3s",
+            "lease_ttl": "1s",
             "shutdown_timeout": "5s",
         },
     }
