@@ -11,6 +11,7 @@ Acknowledged entries older than a day are trimmed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -66,6 +67,7 @@ class ControlReader:
                 count=self._count,
                 block=self._block_ms,
             )
+            _raise_if_cancelled()
             for _stream, entries in replies or []:
                 await self._handle_all(entries)
             await self._trim()
@@ -131,6 +133,15 @@ class ControlReader:
         await self._client.xtrim(
             keys.CONTROL_STREAM, minid=f"{oldest_ms}-0", approximate=True
         )
+
+
+def _raise_if_cancelled() -> None:
+    # redis-py can swallow a cancellation that lands while a blocking read
+    # completes (it returns an empty reply); without this check the broker
+    # would wait for this loop forever at shutdown.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def replay_handlers(service: ReplayService) -> dict[str, Handler]:

@@ -19,7 +19,7 @@ from streamweaver.client.ids import parse_id
 from streamweaver.monitoring.metrics import REPLAYED_MESSAGES
 from streamweaver.replay import jobs
 from streamweaver.replay.jobs import Job, JobStore
-from streamweaver.replay.pacing import Pacer
+from streamweaver.replay.pacing import Pacer, sleep_unless
 from streamweaver.replay.request import parse_pace
 from streamweaver.replay.tiers import ArchiveSource, Entry, read_range
 from streamweaver.replay.writer import BatchWriter, Outcome
@@ -136,11 +136,8 @@ class JobRunner:
         REPLAYED_MESSAGES.labels(self.job.get("stream")).inc(len(entries))
 
     async def _sleep(self, delay_s: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), delay_s)
-        except TimeoutError:
-            return
-        raise Stopped(self._stop_reason)
+        if await sleep_unless(self._stop, delay_s):
+            raise Stopped(self._stop_reason)
 
     async def _heartbeat(self) -> None:
         interval_s = self._lease_s / 3

@@ -9,6 +9,7 @@ both, a message waits for whichever is later.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -54,3 +55,17 @@ class Pacer:
     def wait_s(self, id_ms: int) -> float:
         """How long to wait before the next message may go out (0 if due)."""
         return max(0.0, self.due_s(id_ms) - self._clock())
+
+
+async def sleep_unless(event: asyncio.Event, delay_s: float) -> bool:
+    """Sleep ``delay_s`` or until ``event`` is set; True if it was set."""
+    # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
+    # arrives as the event is set, and the caller would then never stop.
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=delay_s)
+    finally:
+        waiter.cancel()
+    return event.is_set()

@@ -11,7 +11,6 @@ per broker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -25,6 +24,7 @@ from streamweaver.config.model import Config
 from streamweaver.replay import jobs, validate
 from streamweaver.replay.executor import JobRunner
 from streamweaver.replay.jobs import Job, JobStore
+from streamweaver.replay.pacing import sleep_unless
 from streamweaver.replay.request import (
     FIELDS,
     ReplayRejectedError,
@@ -147,8 +147,7 @@ class ReplayService:
                     await self._schedule()
                 except OUTAGE_ERRORS as exc:
                     log.debug("Replay scheduling skipped during an outage: %s", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL_S)
+                await sleep_unless(self._wake, POLL_INTERVAL_S)
                 self._wake.clear()
         finally:
             await asyncio.shield(self._release_all())
