@@ -208,3 +208,21 @@ def test_a_truncated_object_has_no_footer() -> None:
     with pytest.raises(ArchiveError):
         footer_length(data[:-3])
     assert struct.unpack("<I", data[-8:-4])[0] == footer_length(data)
+
+
+def test_the_documented_duckdb_query_recovers_hostile_stream_names(
+    tmp_path: Path,
+) -> None:
+    streams = ["orders:eu", "Orders", "café/x", "../up", "a b%c=d"]
+    for stream in streams:
+        data, meta = encode_segment(stream, [(b"1714564800000-0", [b"k", b"v"])])
+        path = tmp_path / meta.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    query = f"""
+        SELECT url_decode(regexp_replace(
+                   regexp_extract(filename, '([^/]+)/date=', 1), '~[0-9a-f]+$', ''))
+        FROM read_parquet('{tmp_path}/**/*.parquet', hive_partitioning = true,
+                          filename = true)"""
+    found = duckdb.connect().execute(query).fetchall()
+    assert sorted(row[0] for row in found) == sorted(streams)
