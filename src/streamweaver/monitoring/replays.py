@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from streamweaver.monitoring.api_models import ReplayJob, ReplayStart
-from streamweaver.replay.jobs import Job
+from streamweaver.replay.jobs import Job, JobStore
 from streamweaver.replay.service import ReplayService
 
 MAX_JOBS = 1000
@@ -29,8 +29,8 @@ def job_model(job: Job) -> ReplayJob:
 class ReplayJobs:
     """The API's view of replay jobs."""
 
-    def __init__(self, service: ReplayService) -> None:
-        self._service = service
+    def __init__(self, service: ReplayService | JobStore) -> None:
+        self._service = service  # a JobStore can list but not start or cancel
 
     async def list(self) -> list[ReplayJob]:
         """The newest jobs first."""
@@ -42,10 +42,12 @@ class ReplayJobs:
 
     async def start(self, request: ReplayStart) -> ReplayJob:
         """Submit a request; raises ReplayRejectedError with the reason if refused."""
+        assert isinstance(self._service, ReplayService)
         fields = request.model_dump(by_alias=True, exclude_none=True)
         return job_model(await self._service.submit(fields, source="http"))
 
     async def cancel(self, job_id: str) -> ReplayJob | None:
         """Cancel a job; None if there is no such job."""
+        assert isinstance(self._service, ReplayService)
         job = await self._service.cancel(job_id)
         return None if job is None else job_model(job)
