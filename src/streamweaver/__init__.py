@@ -1,7 +1,41 @@
 """StreamWeaver: a message broker on Redis Streams with tiered retention."""
 
-from streamweaver.errors import StreamWeaverError
+from streamweaver.client import AsyncClient, AsyncMessage, Client, Message
+from streamweaver.errors import (
+    ConnectionFailedError,
+    DecodingError,
+    EncodingError,
+    GroupExistsError,
+    GroupNotFoundError,
+    InvalidIdError,
+    InvalidStreamNameError,
+    MessageError,
+    MessageTooLargeError,
+    OperationTimeoutError,
+    StreamError,
+    StreamNotFoundError,
+    StreamWeaverError,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["StreamWeaverError", "__version__"]
+__all__ = [
+    "AsyncClient",
+    "AsyncMessage",
+    "Client",
+    "ConnectionFailedError",
+    "DecodingError",
+    "EncodingError",
+    "GroupExistsError",
+    "GroupNotFoundError",
+    "InvalidIdError",
+    "InvalidStreamNameError",
+    "Message",
+    "MessageError",
+    "MessageTooLargeError",
+    "OperationTimeoutError",
+    "StreamError",
+    "StreamNotFoundError",
+    "StreamWeaverError",
+    "__version__",
+]

@@ -1,0 +1,313 @@
+"""The consumer-group state machine, shared by the sync and asyncio consumers.
+
+One fetch cycle: send the acks collected since the last cycle (one XACK),
+reclaim entries left idle by other consumers (XAUTOCLAIM, at most every
+``claim_interval_ms``), dead-letter the ones delivered too often, and else read
+new entries (XREADGROUP ... BLOCK). See ``docs/protocol.md`` for the
+conventions (nack, release, dead letters) every client must follow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from streamweaver import keys
+from streamweaver.client import headers as hdr
+from streamweaver.client._protocol import (
+    Batch,
+    Call,
+    Op,
+    parse_autoclaim,
+    parse_pending,
+    parse_stream_reply,
+)
+from streamweaver.client.codec import EncodedMessage, decode_message
+from streamweaver.client.message import BaseMessage
+from streamweaver.errors import ConfigError, DecodingError
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseMessage)
+
+RELEASE_IDLE_MS = 365 * 86_400_000
+"""Idle time given to released and nacked entries: any consumer may reclaim them."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerOptions:
+    """How a consumer reads, reclaims and gives up; see ``docs/protocol.md``."""
+
+    count: int = 100
+    """Entries per read (XREADGROUP / XAUTOCLAIM COUNT)."""
+    block_ms: int = 1000
+    """How long one read waits for new entries; also bounds how long stop() takes."""
+    claim_idle_ms: int = 30_000
+    """Entries pending this long on any consumer are reclaimed; same for the group."""
+    claim_interval_ms: int = 1000
+    """How often to look for entries to reclaim."""
+    max_deliveries: int | None = 5
+    """Deliveries before an entry goes to the dead-letter stream; None for never."""
+    ack_flush_ms: int = 100
+    """Longest time an ack waits to be sent with others."""
+
+    def __post_init__(self) -> None:
+        for name in ("count", "block_ms", "claim_idle_ms", "claim_interval_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.max_deliveries is not None and (
+            isinstance(self.max_deliveries, bool)
+            or not isinstance(self.max_deliveries, int)
+            or self.max_deliveries < 1
+        ):
+            raise ConfigError(
+                f"max_deliveries must be a positive integer or None, "
+                f"got {self.max_deliveries!r}"
+            )
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: str
+    flat: list[bytes]
+    count: int | None
+
+
+class ConsumerCore(Generic[M]):
+    """What one consumer knows: its buffer, unsent acks and reclaim cursor."""
+
+    def __init__(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        options: ConsumerOptions,
+        make: Callable[..., M],
+    ) -> None:
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.options = options
+        self._make = make
+        self._buffer: deque[Delivery] = deque()
+        self._acks: list[str] = []
+        self._first_ack_at = 0.0
+        self._cursor = "0-0"
+        self._next_reclaim_at = 0.0
+        self.stop_requested = False
+        self.closed = False
+
+    # -- reading ---------------------------------------------------------
+
+    def next_message(self) -> Op[M | None]:
+        """The next message to handle, or None once stop was requested."""
+        while not self.stop_requested:
+            if not self._buffer:
+                yield from self._fetch()
+                continue
+            delivery = self._buffer.popleft()
+            try:
+                fields, headers = decode_message(
+                    delivery.flat, stream=self.stream, message_id=delivery.id
+                )
+            except DecodingError as exc:
+                yield from self._dead_letter(delivery, f"cannot decode: {exc}")
+                continue
+            return self._make(
+                stream=self.stream,
+                id=delivery.id,
+                fields=fields,
+                headers=headers,
+                raw=EncodedMessage(delivery.flat),
+                delivery_count=delivery.count,
+                group=self.group,
+                consumer=self.consumer,
+            )
+        return None
+
+    def _fetch(self) -> Op[None]:
+        yield from self.flush_acks()
+        if time.monotonic() >= self._next_reclaim_at:
+            yield from self._reclaim()
+            if self._buffer:
+                return
+        o = self.options
+        reply = yield Call(
+            ("XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", o.count,
+             "BLOCK", o.block_ms, "STREAMS", self.stream, ">"),
+            self.stream,
+            self.group,
+        )  # fmt: skip
+        self._buffer.extend(
+            Delivery(entry_id, flat, 1) for entry_id, flat in parse_stream_reply(reply)
+        )
+
+    def _reclaim(self) -> Op[None]:
+        o = self.options
+        reply = yield Call(
+            ("XAUTOCLAIM", self.stream, self.group, self.consumer, o.claim_idle_ms,
+             self._cursor, "COUNT", o.count),
+            self.stream,
+            self.group,
+        )  # fmt: skip
+        self._cursor, entries, deleted = parse_autoclaim(reply)
+        more = self._cursor != "0-0" and bool(entries)
+        self._next_reclaim_at = time.monotonic() + (
+            0 if more else o.claim_interval_ms / 1000
+        )
+        if deleted:
+            log.warning(
+                "Dropped %d pending entries of %r from group %r: they were deleted "
+                "from the stream before anyone acknowledged them.",
+                len(deleted),
+                self.stream,
+                self.group,
+            )
+        if not entries:
+            return
+
+        counts = yield Batch(
+            tuple(
+                Call(("XPENDING", self.stream, self.group, i, i, 1, self.consumer))
+                for i, _ in entries
+            )
+        )
+        for (entry_id, flat), rows in zip(entries, counts, strict=True):
+            pending = [] if isinstance(rows, Exception) else parse_pending(rows)
+            if not pending:
+                continue  # acknowledged or claimed by another consumer meanwhile
+            count = pending[0].deliveries
+            delivery = Delivery(entry_id, flat, count)
+            if o.max_deliveries is not None and count > o.max_deliveries:
+                reason = f"not acknowledged after {count - 1} deliveries"
+                yield from self._dead_letter(delivery, reason, deliveries=count - 1)
+                continue
+            log.info(
+                "Reclaimed message %s of %r for consumer %r (delivery %d).",
+                entry_id,
+                self.stream,
+                self.consumer,
+                count,
+            )
+            self._buffer.append(delivery)
+
+    # -- settling ----------------------------------------------------------
+
+    def record_ack(self, entry_id: str) -> bool:
+        """Note an ack; tell whether the collected acks should be sent now."""
+        now = time.monotonic()
+        if not self._acks:
+            self._first_ack_at = now
+        self._acks.append(entry_id)
+        return (
+            self.closed
+            or len(self._acks) >= 1000
+            or now - self._first_ack_at >= self.options.ack_flush_ms / 1000
+        )
+
+    def flush_acks(self) -> Op[None]:
+        """Send the collected acks in one XACK."""
+        if not self._acks:
+            return
+        acks, self._acks = self._acks, []
+        try:
+            yield Call(
+                ("XACK", self.stream, self.group, *acks), self.stream, self.group
+            )
+        except BaseException:
+            self._acks[:0] = acks
+            raise
+
+    def nack(
+        self, entry_id: str, flat: list[bytes], count: int | None, delay_ms: int,
+        reason: str | None,
+    ) -> Op[None]:  # fmt: skip
+        """Make a delivered entry claimable again, now or after ``delay_ms``."""
+        o = self.options
+        if o.max_deliveries is not None and (count or 1) >= o.max_deliveries:
+            why = reason or "negatively acknowledged"
+            reason = f"{why} on delivery {count} of at most {o.max_deliveries}"
+            yield from self._dead_letter(Delivery(entry_id, flat, count), reason)
+            return
+        delay_ms = max(0, min(int(delay_ms), o.claim_idle_ms))
+        idle_ms = RELEASE_IDLE_MS if delay_ms == 0 else o.claim_idle_ms - delay_ms
+        yield Call(
+            ("XCLAIM", self.stream, self.group, self.consumer, 0, entry_id,
+             "IDLE", idle_ms, "JUSTID"),
+            self.stream,
+            self.group,
+        )  # fmt: skip
+        self._next_reclaim_at = min(
+            self._next_reclaim_at, time.monotonic() + delay_ms / 1000
+        )
+        log.debug("Nacked message %s of %r (%s).", entry_id, self.stream, reason)
+
+    def dead_letter(
+        self, entry_id: str, flat: list[bytes], count: int | None, reason: str
+    ) -> Op[None]:
+        """Move a delivered entry to the dead-letter stream now."""
+        yield from self._dead_letter(Delivery(entry_id, flat, count), reason)
+
+    def _dead_letter(
+        self, delivery: Delivery, reason: str, deliveries: int | None = None
+    ) -> Op[None]:
+        target = keys.dead_letter_stream(self.stream)
+        count = delivery.count if deliveries is None else deliveries
+        message = EncodedMessage(delivery.flat).with_headers({
+            hdr.DLQ_REASON: reason,
+            hdr.DLQ_STREAM: self.stream,
+            hdr.DLQ_ID: delivery.id,
+            hdr.DLQ_GROUP: self.group,
+            hdr.DLQ_CONSUMER: self.consumer,
+            hdr.DLQ_DELIVERIES: str(count or 0),
+            hdr.DLQ_AT_MS: str(time.time_ns() // 1_000_000),
+        })  # fmt: skip
+        yield Batch(
+            (
+                Call(("XADD", target, "*", *message.flat), target),
+                Call(("XACK", self.stream, self.group, delivery.id), self.stream),
+            ),
+            transaction=True,
+        )
+        log.error(
+            "Moved message %s of %r to %r for group %r: %s.",
+            delivery.id,
+            self.stream,
+            target,
+            self.group,
+            reason,
+        )
+
+    # -- stopping ----------------------------------------------------------
+
+    def close(self) -> Op[None]:
+        """Send the collected acks and release every entry not yet handed out."""
+        if self.closed:
+            return
+        self.closed = True
+        self.stop_requested = True
+        yield from self.flush_acks()
+        unhandled, self._buffer = list(self._buffer), deque()
+        by_count: dict[int, list[str]] = {}
+        for delivery in unhandled:
+            by_count.setdefault(delivery.count or 1, []).append(delivery.id)
+        for count, entry_ids in by_count.items():
+            # RETRYCOUNT undoes this delivery, so releasing costs no attempt
+            yield Call(
+                ("XCLAIM", self.stream, self.group, self.consumer, 0, *entry_ids,
+                 "IDLE", RELEASE_IDLE_MS, "RETRYCOUNT", count - 1, "JUSTID"),
+                self.stream,
+                self.group,
+            )  # fmt: skip
+        if unhandled:
+            log.info(
+                "Released %d unhandled messages of %r for other consumers of %r.",
+                len(unhandled),
+                self.stream,
+                self.group,
+            )
