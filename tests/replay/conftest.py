@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -31,3 +32,31 @@ async def start_broker(make_config) -> AsyncIterator[Callable[..., Awaitable[Con
     for stop, task in running:
         stop.set()
         await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture
+def broker_thread(make_config) -> Iterator[Callable[..., Config]]:
+    """Start a replay-only broker on its own thread, for synchronous callers."""
+    running: list[
+        tuple[asyncio.AbstractEventLoop, asyncio.Event, threading.Thread]
+    ] = []
+
+    def start(config: Config | None = None, **sections: dict) -> Config:
+        config = config or make_config(**sections)
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+        broker = Broker(
+            config, store=open_store(config.storage), installers=[install_replay]
+        )
+        thread = threading.Thread(
+            target=loop.run_until_complete, args=(broker.run(stop),), daemon=True
+        )
+        thread.start()
+        running.append((loop, stop, thread))
+        return config
+
+    yield start
+    for loop, stop, thread in running:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(15)
+        loop.close()

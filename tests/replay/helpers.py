@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
-
-import pytest
 import redis.asyncio
 
 from streamweaver.archive.archiver import Archiver
@@ -14,6 +9,8 @@ from streamweaver.archive.index import SegmentIndex
 from streamweaver.archive.rawread import raw_client
 from streamweaver.config import ArchiveConfig, Config
 from streamweaver.storage import open_store
+
+from waiting import eventually
 
 FINISHED = {b"done", b"failed", b"rejected", b"cancelled"}
 
@@ -92,19 +89,3 @@ async def submit(client: redis.asyncio.Redis, **fields: str) -> str:
     """XADD a replay request to the control stream; the job ID."""
     entry_id = await client.xadd("sw:control", {"op": "replay", **fields})
     return entry_id.decode()
-
-
-async def eventually(condition, timeout_s: float = 10.0, interval_s: float = 0.02):
-    """Poll until ``condition()`` (maybe awaitable) is truthy; fail on timeout."""
-    # Not imported from tests/conftest.py: this folder's conftest shadows that
-    # module name.
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout_s}s: {condition}")
-        await asyncio.sleep(interval_s)
