@@ -139,3 +139,12 @@ def test_a_group_is_idle_only_when_no_consumer_was_seen_within_the_timeout():
     assert not group_is_idle([], empty_for_s=10, timeout_s=60)
     assert group_is_idle([], empty_for_s=61, timeout_s=60)
     assert not group_is_idle([], empty_for_s=None, timeout_s=60)
+
+
+def test_a_fully_archived_stream_is_not_reported_as_held_by_archival():
+    decision = decide(
+        {TIME: (500, 0)}, first_id=(90, 0), archived_until=(99, 4), last_id=(99, 4)
+    )
+
+    assert decision.minid == (99, 5)
+    assert not decision.held_by_archive

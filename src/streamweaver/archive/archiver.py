@@ -86,14 +86,17 @@ class Archiver:
         """Archive forever the streams ``owned()`` returns (name to lease epoch)."""
         backoff_s = 0.5
         while True:
+            streams = owned()
             try:
-                busy = await self.pass_once(owned())
+                busy = await self.pass_once(streams)
                 backoff_s = 0.5
             except OUTAGE_ERRORS as exc:
                 self._failed(exc)
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
                 continue
+            if streams:
+                self._outages.recovered(REDIS)
             if not busy:
                 await asyncio.sleep(IDLE_POLL_S)
 

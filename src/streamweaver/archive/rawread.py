@@ -21,9 +21,10 @@ def _as_is(response: object, **_options: object) -> object:
 
 
 def raw_client(config: RedisConfig) -> redis.asyncio.Redis:
-    """A client whose XRANGE replies are raw lists, on its own connection pool."""
+    """A client whose XRANGE and XREVRANGE replies are raw lists, on its own pool."""
     client = connect_async(config)
     client.set_response_callback("XRANGE", _as_is)
+    client.set_response_callback("XREVRANGE", _as_is)
     return client
 
 

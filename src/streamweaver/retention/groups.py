@@ -42,6 +42,7 @@ class Snapshot:
 
     length: int
     first_id: StreamId | None
+    last_id: StreamId | None
     groups: list[GroupLag]
 
     def behind(self, group: GroupLag) -> bool:
@@ -54,11 +55,13 @@ async def snapshot(client: redis.asyncio.Redis, stream: str) -> Snapshot:
     pipe = client.pipeline(transaction=True)
     pipe.xlen(stream)
     pipe.execute_command("XRANGE", stream, "-", "+", "COUNT", 1)
+    pipe.execute_command("XREVRANGE", stream, "+", "-", "COUNT", 1)
     pipe.xinfo_groups(stream)
-    length, first, groups = await pipe.execute()
+    length, first, last, groups = await pipe.execute()
     return Snapshot(
         length=length,
         first_id=parse_id(first[0][0]) if first else None,
+        last_id=parse_id(last[0][0]) if last else None,
         groups=[
             GroupLag(
                 name=_text(g["name"]),

@@ -155,6 +155,7 @@ def decide(
     *,
     first_id: StreamId | None,
     archived_until: StreamId | None,
+    last_id: StreamId | None = None,
     floor: StreamId | None = None,
     floor_holder: str | None = None,
 ) -> TrimDecision:
@@ -174,7 +175,9 @@ def decide(
         return TrimDecision(None, None, wanted, False, held_by_group)
     cap = next_id(archived_until) if archived_until is not None else None
     held_by_archive = cap is None or cap < wanted
-    minid = wanted if not held_by_archive else cap
+    if held_by_archive and cap is not None and last_id is not None and last_id < cap:
+        held_by_archive = False  # everything in Redis is archived: nothing held
+    minid = None if cap is None else min(wanted, cap)
     if minid is None or minid <= first_id:
         minid = None
     return TrimDecision(minid, reason, wanted, held_by_archive, held_by_group)

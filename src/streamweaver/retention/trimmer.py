@@ -124,6 +124,7 @@ class Trimmer:
             points,
             first_id=before.first_id,
             archived_until=archived_until,
+            last_id=before.last_id,
             floor=floor,
             floor_holder=holder,
         )
