@@ -16,7 +16,7 @@ import socket
 from collections.abc import Iterator
 
 import uvicorn
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streamweaver import __version__, keys
 from streamweaver.broker.context import BrokerContext
@@ -49,6 +49,7 @@ def install_monitoring(ctx: BrokerContext) -> None:
     """Run the collector and the HTTP server when ``monitoring.enabled``."""
     if not ctx.config.monitoring.enabled:
         return
+    disable_created_metrics()  # no *_created series beside every counter
     service = MonitoringService(ctx)
     interval_s = ctx.config.monitoring.collect_interval_s
     ctx.supervisor.add("metrics-collector", lambda: service.collector.run(interval_s))
