@@ -1,5 +1,8 @@
 """StreamWeaver: a message broker on Redis Streams with tiered retention."""
 
+# Set before the imports below: modules they load read it while this one loads.
+__version__ = "0.1.0"
+
 from streamweaver.client import AsyncClient, AsyncMessage, Client, Message
 from streamweaver.errors import (
     ConnectionFailedError,
@@ -16,8 +19,6 @@ from streamweaver.errors import (
     StreamNotFoundError,
     StreamWeaverError,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AsyncClient",

@@ -40,6 +40,10 @@ _ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
 _ONE_MS = timedelta(milliseconds=1)
 
 
+class _NotATimeError(InvalidIdError):
+    """A text that has no time syntax at all (as opposed to an impossible time)."""
+
+
 class StreamId(NamedTuple):
     """A parsed stream ID; tuples compare in stream order."""
 
@@ -153,7 +157,7 @@ def parse_time_ms(value: str | int | datetime, *, now_ms: int | None = None) -> 
         id_from_ms(value)
         return value
     if not isinstance(value, str):
-        raise InvalidIdError(f"{value!r} is not a time; {TIME_HELP}")
+        raise _NotATimeError(f"{value!r} is not a time; {TIME_HELP}")
     text = value.strip()
     now = _now_ms() if now_ms is None else now_ms
     if text == "now":
@@ -162,12 +166,12 @@ def parse_time_ms(value: str | int | datetime, *, now_ms: int | None = None) -> 
         try:
             ago_s = units.parse_duration_s(text[1:].strip())
         except ValueError:
-            raise InvalidIdError(f"{value!r} is not a time; {TIME_HELP}") from None
+            raise _NotATimeError(f"{value!r} is not a time; {TIME_HELP}") from None
         return max(0, now - round(ago_s * 1000))
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidIdError(f"{value!r} is not a time; {TIME_HELP}") from None
+        raise _NotATimeError(f"{value!r} is not a time; {TIME_HELP}") from None
     return _datetime_ms(moment)
 
 
@@ -225,7 +229,7 @@ def _position(value: Position, *, now_ms: int | None, default_seq: int) -> Strea
     if isinstance(value, str):
         try:
             return StreamId(parse_time_ms(value, now_ms=now_ms), default_seq)
-        except InvalidIdError:
+        except _NotATimeError:
             raise InvalidIdError(
                 f"{value!r} is neither a stream ID nor a time; {ID_HELP}; {TIME_HELP}"
             ) from None
