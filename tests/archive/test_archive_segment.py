@@ -10,14 +10,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from streamweaver.archive.rebuild import footer_length, meta_from_footer, parse_footer
 from streamweaver.archive.segment import (
     SCHEMA,
     decode_segment,
     encode_segment,
-    footer_length,
     iter_entries,
-    meta_from_footer,
-    parse_footer,
 )
 from streamweaver.errors import ArchiveError, EncodingError
 

@@ -29,113 +29,16 @@ import redis.asyncio
 import redis.exceptions
 
 from streamweaver import keys
-from streamweaver.archive import layout
-from streamweaver.archive.chain import choose_chain
-from streamweaver.archive.segment import (
-    FOOTER_TAIL_BYTES,
-    SegmentMeta,
-    footer_length,
-    meta_from_footer,
-    parse_footer,
-)
+from streamweaver.archive import layout, scripts
+from streamweaver.archive.rebuild import choose_chain, stored_segments
+from streamweaver.archive.segment import SegmentMeta
 from streamweaver.connection import translated
 from streamweaver.errors import ArchiveError, LeaseLostError, StreamWeaverError
-from streamweaver.storage.base import ObjectInfo, Store
+from streamweaver.storage.base import Store
 
 log = logging.getLogger(__name__)
 
-_FOOTER_GUESS_BYTES = 64 * 1024
-_FOOTER_READS = 16
 _DELETES = 16
-
-_LUA_HELPERS = """
-local function id_less(a, b)
-  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
-  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
-  if #ams ~= #bms then return #ams < #bms end
-  if ams ~= bms then return ams < bms end
-  if #aseq ~= #bseq then return #aseq < #bseq end
-  return aseq < bseq
-end
-local function find(key, score, name)
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, score, score)) do
-    local sep = string.find(member, ' ', 1, true)
-    if sep and cjson.decode(string.sub(member, sep + 1)).name == name then
-      return member
-    end
-  end
-  return nil
-end
-"""
-
-# KEYS: segments, state, lease.
-# ARGV: member, score, name, first_id, last_id, epoch or '', count, size, now_ms.
-_RECORD = (
-    _LUA_HELPERS
-    + """
-if ARGV[6] ~= '' then
-  local held = redis.call('HGET', KEYS[3], 'epoch')
-  if held and tonumber(held) > tonumber(ARGV[6]) then return {'lease', held} end
-end
-local existing = find(KEYS[1], ARGV[2], ARGV[3])
-if existing == ARGV[1] then return {'duplicate'} end
-if existing then
-  redis.call('ZREM', KEYS[1], existing)
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-  return {'replaced'}
-end
-local done = redis.call('HGET', KEYS[2], 'archived_until')
-if done and not id_less(done, ARGV[4]) then return {'overlap', done} end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[2], 'archived_until', ARGV[5], 'updated_ms', ARGV[9])
-redis.call('HINCRBY', KEYS[2], 'archived_messages', ARGV[7])
-redis.call('HINCRBY', KEYS[2], 'archived_bytes', ARGV[8])
-return {'recorded'}
-"""
-)
-
-# KEYS: segments. ARGV: score, old member, new member.
-_REPLACE = """
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
-  redis.call('ZREM', KEYS[1], ARGV[2])
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
-  return 1
-end
-return 0
-"""
-
-# KEYS: segments. ARGV: score, name, score, name, ...
-_REMOVE = (
-    _LUA_HELPERS
-    + """
-local removed = 0
-for i = 1, #ARGV, 2 do
-  local member = find(KEYS[1], ARGV[i], ARGV[i + 1])
-  if member then
-    redis.call('ZREM', KEYS[1], member)
-    removed = removed + 1
-  end
-end
-return removed
-"""
-)
-
-# KEYS: segments, state. ARGV: expected archived_until or '', expected count,
-# new archived_until or '', messages, bytes, now_ms, then score, member pairs.
-_REPLACE_ALL = """
-local done = redis.call('HGET', KEYS[2], 'archived_until') or ''
-if done ~= ARGV[1] or redis.call('ZCARD', KEYS[1]) ~= tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('DEL', KEYS[1])
-for i = 7, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[2], 'archived_until', ARGV[3], 'updated_ms', ARGV[6])
-  redis.call('HSETNX', KEYS[2], 'archived_messages', ARGV[4])
-  redis.call('HSETNX', KEYS[2], 'archived_bytes', ARGV[5])
-end
-return 1
-"""
 
 
 class SegmentIndex:
@@ -145,10 +48,10 @@ class SegmentIndex:
         self._redis = redis
         self._store = store
         self._address = _address(redis)
-        self._record = redis.register_script(_RECORD)
-        self._replace = redis.register_script(_REPLACE)
-        self._remove = redis.register_script(_REMOVE)
-        self._replace_all = redis.register_script(_REPLACE_ALL)
+        self._record = redis.register_script(scripts.RECORD)
+        self._replace = redis.register_script(scripts.REPLACE)
+        self._remove = redis.register_script(scripts.REMOVE)
+        self._replace_all = redis.register_script(scripts.REPLACE_ALL)
 
     async def record(self, meta: SegmentMeta, *, epoch: int | None = None) -> None:
         """Add a segment and advance the stream's archived-until ID, atomically.
@@ -268,7 +171,7 @@ class SegmentIndex:
                 known_members = await self._redis.zrange(key_segments, 0, -1)
                 until = await self._redis.hget(key_state, "archived_until")
             known = {m.name: m for m in (_meta(stream, x) for x in known_members)}
-            candidates = await self._candidates(stream, known)
+            candidates = await stored_segments(self._store, stream, known)
             chain = choose_chain(candidates)
             if await self._apply(stream, chain, known_members, until):
                 _log_rebuild(stream, chain, candidates)
@@ -309,67 +212,6 @@ class SegmentIndex:
                 args=[meta.first_ms, _member(meta), _member(learned)],
             )
         return learned
-
-    # -- rebuilding -----------------------------------------------------------
-
-    async def _candidates(
-        self, stream: str, known: dict[str, SegmentMeta]
-    ) -> list[SegmentMeta]:
-        infos = [
-            info
-            async for info in self._store.list(layout.stream_prefix(stream))
-            if _is_segment_of(stream, info)
-        ]
-        limit = asyncio.Semaphore(_FOOTER_READS)
-
-        async def read(info: ObjectInfo) -> SegmentMeta | None:
-            async with limit:
-                return await self._footer_meta(stream, info, known.get(info.name))
-
-        found = await asyncio.gather(*(read(info) for info in infos))
-        return [meta for meta in found if meta is not None]
-
-    async def _footer_meta(
-        self, stream: str, info: ObjectInfo, known: SegmentMeta | None
-    ) -> SegmentMeta | None:
-        size = info.size_bytes
-        try:
-            tail = await self._store.get_range(
-                info.name, max(0, size - _FOOTER_GUESS_BYTES), size
-            )
-            needed = footer_length(tail) + FOOTER_TAIL_BYTES
-            if needed > len(tail):
-                tail = await self._store.get_range(
-                    info.name, max(0, size - needed), size
-                )
-            created_ms = _ms(info) if known is None else known.created_ms
-            meta = meta_from_footer(
-                parse_footer(tail[-needed:]), info.name, size, created_ms
-            )
-        except ArchiveError as exc:
-            log.warning(
-                "Left object %s out of the index of stream %r: %s",
-                info.name,
-                stream,
-                exc,
-            )
-            return None
-        if (meta.stream, meta.first_id, meta.last_id) != layout.parse_segment_name(
-            info.name
-        ):
-            log.warning(
-                "Left object %s out of the index of stream %r: its footer describes "
-                "%r %s..%s instead.",
-                info.name,
-                stream,
-                meta.stream,
-                meta.first_id,
-                meta.last_id,
-            )
-            return None
-        if known is not None and known.size_bytes == size:
-            meta = _replace_sha(meta, known.sha256)
-        return meta
 
     async def _apply(
         self,
@@ -471,19 +313,6 @@ def _replace_sha(meta: SegmentMeta, sha256: str) -> SegmentMeta:
     return dataclasses.replace(meta, sha256=sha256)
 
 
-def _is_segment_of(stream: str, info: ObjectInfo) -> bool:
-    parsed = layout.parse_segment_name(info.name)
-    if parsed is None or parsed[0] != stream:
-        log.warning(
-            "Ignoring object %s under the archive of stream %r: it is not named "
-            "like a segment.",
-            info.name,
-            stream,
-        )
-        return False
-    return True
-
-
 def _stream_of_index_key(key: str) -> str | None:
     head = f"{keys.PREFIX}{{"
     if not key.startswith(head):
@@ -538,10 +367,6 @@ def _text(value: bytes | str) -> str:
     return (
         value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
     )
-
-
-def _ms(info: ObjectInfo) -> int:
-    return 0 if info.modified is None else int(info.modified.timestamp() * 1000)
 
 
 def _now_ms() -> int:

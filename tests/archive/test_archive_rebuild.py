@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamweaver.archive.chain import choose_chain
 from streamweaver.archive.layout import segment_name
+from streamweaver.archive.rebuild import choose_chain
 from streamweaver.archive.segment import SegmentMeta
 
 
