@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,10 +29,15 @@ import redis.exceptions
 
 from streamweaver import keys
 from streamweaver.archive import layout, scripts
+from streamweaver.archive.members import (
+    decode_member,
+    encode_member,
+    stream_of_index_key,
+)
 from streamweaver.archive.rebuild import choose_chain, stored_segments
 from streamweaver.archive.segment import SegmentMeta
 from streamweaver.connection import translated
-from streamweaver.errors import ArchiveError, LeaseLostError, StreamWeaverError
+from streamweaver.errors import ArchiveError, LeaseLostError
 from streamweaver.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -62,7 +66,7 @@ class SegmentIndex:
         """
         stream = meta.stream
         args = [
-            _member(meta),
+            encode_member(meta),
             meta.first_ms,
             meta.name,
             meta.first_id,
@@ -114,7 +118,7 @@ class SegmentIndex:
                 members = await self._redis.zrange(key, 0, -1)
             else:
                 members = await self._members_around(key, start, end)
-        metas = {_meta(stream, member) for member in members}
+        metas = {decode_member(stream, member) for member in members}
         chosen = [
             meta
             for meta in metas
@@ -131,7 +135,7 @@ class SegmentIndex:
                 async for key in self._redis.scan_iter(
                     match=f"{keys.PREFIX}{{*}}:segments*", count=1000, _type="zset"
                 ):
-                    stream = _stream_of_index_key(_text(key))
+                    stream = stream_of_index_key(_text(key))
                     if stream is not None:
                         found.add(stream)
         if not found:
@@ -170,7 +174,9 @@ class SegmentIndex:
             with self._redis_errors(stream):
                 known_members = await self._redis.zrange(key_segments, 0, -1)
                 until = await self._redis.hget(key_state, "archived_until")
-            known = {m.name: m for m in (_meta(stream, x) for x in known_members)}
+            known = {
+                m.name: m for m in (decode_member(stream, x) for x in known_members)
+            }
             candidates = await stored_segments(self._store, stream, known)
             chain = choose_chain(candidates)
             if await self._apply(stream, chain, known_members, until):
@@ -209,7 +215,7 @@ class SegmentIndex:
         with self._redis_errors(meta.stream):
             await self._replace(
                 keys=[_key(keys.segment_index(meta.stream))],
-                args=[meta.first_ms, _member(meta), _member(learned)],
+                args=[meta.first_ms, encode_member(meta), encode_member(learned)],
             )
         return learned
 
@@ -234,7 +240,7 @@ class SegmentIndex:
             _now_ms(),
         ]
         for meta in chain:
-            args += [meta.first_ms, _member(meta)]
+            args += [meta.first_ms, encode_member(meta)]
         stream_keys = [
             _key(keys.segment_index(stream)),
             _key(keys.archive_state(stream)),
@@ -243,7 +249,7 @@ class SegmentIndex:
             return bool(await self._replace_all(keys=stream_keys, args=args))
 
     @contextmanager
-    def _redis_errors(self, stream: str | None):  # type: ignore[no-untyped-def]
+    def _redis_errors(self, stream: str | None) -> Iterator[None]:
         with translated(self._address):
             try:
                 yield
@@ -268,65 +274,8 @@ class SegmentIndex:
         return [member for reply in replies for member in reply]
 
 
-def _member(meta: SegmentMeta) -> bytes:
-    ms, seq = layout.parse_id(meta.first_id)
-    body = {
-        "name": meta.name,
-        "first_id": meta.first_id,
-        "last_id": meta.last_id,
-        "count": meta.count,
-        "size_bytes": meta.size_bytes,
-        "sha256": meta.sha256,
-        "created_ms": meta.created_ms,
-    }
-    return f"{ms:020d}-{seq:020d} {json.dumps(body, separators=(',', ':'))}".encode()
-
-
-def _meta(stream: str, member: bytes) -> SegmentMeta:
-    try:
-        body = json.loads(member.split(b" ", 1)[1])
-        first, last = (
-            layout.parse_id(body["first_id"]),
-            layout.parse_id(body["last_id"]),
-        )
-        return SegmentMeta(
-            stream=stream,
-            name=body["name"],
-            first_id=body["first_id"],
-            last_id=body["last_id"],
-            first_ms=first[0],
-            last_ms=last[0],
-            count=int(body["count"]),
-            size_bytes=int(body["size_bytes"]),
-            sha256=body["sha256"],
-            created_ms=int(body["created_ms"]),
-        )
-    except (IndexError, KeyError, ValueError, StreamWeaverError) as exc:
-        raise ArchiveError(
-            f"the segment index of stream {stream!r} holds a member this version "
-            f"cannot read: {member[:80]!r}",
-            stream=stream,
-        ) from exc
-
-
 def _replace_sha(meta: SegmentMeta, sha256: str) -> SegmentMeta:
     return dataclasses.replace(meta, sha256=sha256)
-
-
-def _stream_of_index_key(key: str) -> str | None:
-    head = f"{keys.PREFIX}{{"
-    if not key.startswith(head):
-        return None
-    candidates = []
-    if key.endswith("}:segments"):
-        candidates.append(key[len(head) : -len("}:segments")])
-    tagged = key.find("}:segments:")
-    if tagged >= 0:
-        candidates.append(key[tagged + len("}:segments:") :])
-    for stream in candidates:
-        if stream and keys.segment_index(stream) == key:
-            return stream
-    return None
 
 
 def _log_rebuild(
