@@ -193,3 +193,21 @@ async def test_health_and_dashboard_are_served(api: Running) -> None:
     page = await api.http.get("/")
     assert "StreamWeaver" in page.text
     assert (await api.http.get("/static/dashboard.js")).status_code == 200
+
+
+async def test_a_stream_name_that_is_not_utf8_breaks_neither_scrape_nor_api(
+    api: Running, ar
+) -> None:
+    await ar.xadd(b"raw\xff/name", {"n": "1"})
+    await ar.xgroup_create(b"raw\xff/name", b"g\xfe", id="0")
+    await fill(ar, SLASHED, 2)
+
+    overview = await collected(api, "raw\ufffd/name", SLASHED)
+    text = await api.metrics()
+
+    (summary,) = [s for s in overview["streams"] if s["name"] == "raw\ufffd/name"]
+    assert (summary["length"], summary["max_lag"]) == (1, 1)
+    assert (
+        'streamweaver_group_lag_messages{group="g\ufffd",stream="raw\ufffd/name"} 1.0'
+        in text
+    )

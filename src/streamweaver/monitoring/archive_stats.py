@@ -40,6 +40,10 @@ def _text(value: bytes | str | None) -> str | None:
     )
 
 
+def _key(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
 def _meta(member: bytes) -> dict:
     return json.loads(member.split(b" ", 1)[1])
 
@@ -61,7 +65,7 @@ class IndexArchiveSource:
     async def segments(self, stream: str) -> list[m.Segment] | None:
         """The stream's segments, or None if neither Redis nor the index has it."""
         metas = await self._index.segments(stream)
-        if not metas and not await self._client.exists(stream):
+        if not metas and not await self._client.exists(_key(stream)):
             return None
         return [
             m.Segment(
@@ -78,9 +82,10 @@ class IndexArchiveSource:
     async def _batch(self, streams: Sequence[str]) -> dict[str, ArchiveStats]:
         pipe = self._client.pipeline(transaction=False)
         for stream in streams:
-            pipe.zcard(keys.segment_index(stream))
-            pipe.zrange(keys.segment_index(stream), 0, 0)
-            pipe.hget(keys.archive_state(stream), "archived_until")
+            index = _key(keys.segment_index(stream))
+            pipe.zcard(index)
+            pipe.zrange(index, 0, 0)
+            pipe.hget(_key(keys.archive_state(stream)), "archived_until")
         replies = await pipe.execute()
 
         found: dict[str, ArchiveStats] = {}
@@ -109,10 +114,10 @@ class IndexArchiveSource:
                 continue
             added = stats.segments - known.segments if known else 0
             if known and added > 0:
-                pipe.zrange(keys.segment_index(stream), -added, -1)
+                pipe.zrange(_key(keys.segment_index(stream)), -added, -1)
                 reads.append((stream, known.bytes))
             elif stats.segments:
-                pipe.zrange(keys.segment_index(stream), 0, -1)
+                pipe.zrange(_key(keys.segment_index(stream)), 0, -1)
                 reads.append((stream, 0))
         replies = await pipe.execute() if reads else []
         for (stream, base), members in zip(reads, replies, strict=True):

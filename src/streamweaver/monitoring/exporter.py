@@ -15,7 +15,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from streamweaver.monitoring.snapshot import Snapshot
+from streamweaver.monitoring.snapshot import Snapshot, printable
 
 S = ("stream",)
 SG = ("stream", "group")
@@ -87,7 +87,8 @@ def _streams(snapshot: Snapshot) -> Iterator[Metric]:
         "Entries in the stream's dead-letter stream <stream>:dlq.",
         S,
     )
-    for name, s in snapshot.streams.items():
+    for stream, s in snapshot.streams.items():
+        name = printable(stream)
         added.add_metric([name], s.entries_added)
         length.add_metric([name], s.length)
         dead.add_metric([name], s.dead_letters)
@@ -135,9 +136,9 @@ def _groups(snapshot: Snapshot) -> Iterator[Metric]:
         "Entries delivered to the consumer and not acknowledged.",
         SGC,
     )
-    for name, s in snapshot.streams.items():
+    for stream, s in snapshot.streams.items():
         for g in s.groups:
-            labels = [name, g.name]
+            labels = [printable(stream), printable(g.name)]
             _maybe(lag, labels, g.lag)
             _maybe(lag_s, labels, g.lag_s)
             pending.add_metric(labels, g.pending)
@@ -145,8 +146,9 @@ def _groups(snapshot: Snapshot) -> Iterator[Metric]:
             consumers.add_metric(labels, len(g.consumers))
             until_trim.add_metric(labels, g.seconds_until_trim)
             for c in g.consumers:
-                idle.add_metric([*labels, c.name], c.idle_s)
-                consumer_pending.add_metric([*labels, c.name], c.pending)
+                consumer = [*labels, printable(c.name)]
+                idle.add_metric(consumer, c.idle_s)
+                consumer_pending.add_metric(consumer, c.pending)
     families = (lag, lag_s, pending, oldest_pending, consumers, until_trim)
     return iter((*families, idle, consumer_pending))
 
@@ -163,7 +165,8 @@ def _archive(snapshot: Snapshot, backend: str) -> Iterator[Metric]:
         "Age of the oldest entry in Redis that is not archived (0 when caught up).",
         S,
     )
-    for name, s in snapshot.streams.items():
+    for stream, s in snapshot.streams.items():
+        name = printable(stream)
         size.add_metric([name], s.archive.bytes)
         segments.add_metric([name], s.archive.segments)
         _maybe(behind, [name], s.archive.lag_s)

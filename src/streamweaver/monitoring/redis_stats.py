@@ -30,6 +30,11 @@ MEMORY_SAMPLES = 5
 """``MEMORY USAGE ... SAMPLES``: a small sample keeps the estimate cheap."""
 
 
+def _key(name: str) -> bytes:
+    """Names decoded with surrogateescape go back to Redis as the same bytes."""
+    return name.encode("utf-8", "surrogateescape")
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "surrogateescape")
@@ -71,10 +76,10 @@ async def _read_batch(
 ) -> dict[str, StreamStats]:
     pipe = client.pipeline(transaction=False)
     for stream in streams:
-        pipe.xinfo_stream(stream)
-        pipe.xinfo_groups(stream)
-        pipe.memory_usage(stream, samples=MEMORY_SAMPLES)
-        pipe.xlen(keys.dead_letter_stream(stream))
+        pipe.xinfo_stream(_key(stream))
+        pipe.xinfo_groups(_key(stream))
+        pipe.memory_usage(_key(stream), samples=MEMORY_SAMPLES)
+        pipe.xlen(_key(keys.dead_letter_stream(stream)))
     replies = await pipe.execute(raise_on_error=False)
 
     found = {}
@@ -135,17 +140,18 @@ async def _complete_batch(
     steps: list[tuple[str, Any]] = []
     for stream, s in stats.items():
         for group in s.groups:
-            pipe.xinfo_consumers(stream, group.name)
+            key, group_name = _key(stream), _key(group.name)
+            pipe.xinfo_consumers(key, group_name)
             steps.append(("consumers", group))
             if group.lag != 0:
-                pipe.xrange(stream, f"({group.last_delivered_id}", "+", count=1)
+                pipe.xrange(key, f"({group.last_delivered_id}", "+", count=1)
                 steps.append(("unread", group))
             if group.pending:
-                pipe.xpending(stream, group.name)
+                pipe.xpending(key, group_name)
                 steps.append(("pending", group))
         if stream in archived_until:
             start = archived_until[stream]
-            pipe.xrange(stream, f"({start}" if start else "-", "+", count=1)
+            pipe.xrange(_key(stream), f"({start}" if start else "-", "+", count=1)
             steps.append(("unarchived", stream))
     if not steps:
         return {}

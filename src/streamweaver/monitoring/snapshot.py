@@ -21,6 +21,11 @@ def id_ms(stream_id: str | bytes | None) -> int | None:
         return None
 
 
+def printable(name: str) -> str:
+    """A name safe to encode as UTF-8: bytes that were not UTF-8 become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def age_s(now_ms: int, stream_id: str | bytes | None) -> float | None:
     """Seconds between a stream ID's time and ``now_ms``, never negative."""
     ms = id_ms(stream_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from streamweaver.monitoring import api_models as m
-from streamweaver.monitoring.snapshot import GroupStats, StreamStats
+from streamweaver.monitoring.snapshot import GroupStats, StreamStats, printable
 from streamweaver.retention.policy import StreamRetention
 
 
@@ -37,7 +37,7 @@ def _summary_fields(s: StreamStats) -> dict:
     lags = [g.lag for g in s.groups if g.lag is not None]
     lags_s = [g.lag_s for g in s.groups if g.lag_s is not None]
     return {
-        "name": s.name,
+        "name": printable(s.name),
         "length": s.length,
         "memory_bytes": s.memory_bytes,
         "entries_added": s.entries_added,
@@ -66,7 +66,7 @@ def _summary_fields(s: StreamStats) -> dict:
 
 def _group(g: GroupStats) -> m.Group:
     return m.Group(
-        name=g.name,
+        name=printable(g.name),
         lag=g.lag,
         lag_s=g.lag_s,
         pending=g.pending,
@@ -75,7 +75,10 @@ def _group(g: GroupStats) -> m.Group:
         trim_eta_s=finite(g.seconds_until_trim),
         consumers=[
             m.Consumer(
-                name=c.name, pending=c.pending, idle_s=c.idle_s, inactive_s=c.inactive_s
+                name=printable(c.name),
+                pending=c.pending,
+                idle_s=c.idle_s,
+                inactive_s=c.inactive_s,
             )
             for c in g.consumers
         ],
