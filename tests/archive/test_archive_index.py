@@ -27,6 +27,7 @@ def _without_write_facts(metas: list[SegmentMeta]) -> list[tuple]:
     ]
 
 
+@pytest.mark.redis_compat
 async def test_recording_a_segment_advances_the_archived_point(
     segment_index: SegmentIndex, archive_segment: Callable
 ) -> None:
@@ -36,6 +37,7 @@ async def test_recording_a_segment_advances_the_archived_point(
     assert await segment_index.segments("orders") == [meta]
 
 
+@pytest.mark.redis_compat
 async def test_recording_the_same_segment_twice_changes_nothing(
     segment_index: SegmentIndex, archive_segment: Callable, ar: redis.asyncio.Redis
 ) -> None:
@@ -46,6 +48,7 @@ async def test_recording_the_same_segment_twice_changes_nothing(
     assert state[b"archived_messages"] == b"10"
 
 
+@pytest.mark.redis_compat
 async def test_a_segment_starting_at_or_before_the_archived_point_is_refused(
     segment_index: SegmentIndex, archive_segment: Callable
 ) -> None:
@@ -59,6 +62,7 @@ async def test_a_segment_starting_at_or_before_the_archived_point_is_refused(
     assert len(await segment_index.segments("orders")) == 1
 
 
+@pytest.mark.redis_compat
 async def test_a_writer_with_an_old_lease_epoch_is_fenced_off(
     segment_index: SegmentIndex, ar: redis.asyncio.Redis
 ) -> None:
@@ -132,6 +136,7 @@ async def test_segments_are_looked_up_by_overlap_with_an_id_range(
     assert found == [three_segments[i] for i in expected]
 
 
+@pytest.mark.redis_compat
 async def test_segments_starting_in_the_same_millisecond_sort_by_sequence(
     segment_index: SegmentIndex, archive_segment: Callable
 ) -> None:
@@ -174,6 +179,7 @@ async def test_rebuild_after_flushall_recreates_the_index(
     assert all(meta.sha256 == "" for meta in rebuilt)
 
 
+@pytest.mark.redis_compat
 async def test_rebuild_leaves_out_an_orphan_that_overlaps_the_recorded_chain(
     segment_index: SegmentIndex,
     archive_segment: Callable,
