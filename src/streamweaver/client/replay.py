@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,11 @@ import redis
 import redis.asyncio
 
 from streamweaver import keys
+from streamweaver.client._common import build_message
 from streamweaver.client.ids import Position, StreamId
+from streamweaver.client.message import AsyncMessage, Message
+from streamweaver.client.names import check_stream
+from streamweaver.config.model import RedisConfig, StorageConfig
 from streamweaver.errors import OperationTimeoutError, ReplayError
 from streamweaver.replay.jobs import FAILED, REJECTED, Job
 from streamweaver.replay.request import (
@@ -28,6 +32,7 @@ from streamweaver.replay.request import (
     check_job_id,
     parse_request,
 )
+from streamweaver.storage.base import Store
 
 ACCEPT_TIMEOUT_S = 10.0
 """How long :func:`submit` waits for a broker to take the request."""
@@ -218,6 +223,100 @@ async def submit_async(
         await asyncio.sleep(0.02)
     _raise_if_rejected(found)
     return job
+
+
+class Tiers:
+    """The archive-aware source of one client's ``read``, opened on first use.
+
+    With ``storage`` (the broker config's ``storage`` section, or a store)
+    reads cover the archive too; without, Redis only. Following the live tail
+    needs neither.
+    """
+
+    def __init__(
+        self, redis_config: RedisConfig, storage: StorageConfig | Store | None
+    ) -> None:
+        self.redis_config = redis_config
+        self.storage = storage
+        self._sync: Any = None  # replay.reading's readers, imported on first use
+        self._async: Any = None
+
+    @property
+    def has_archive(self) -> bool:
+        return self.storage is not None
+
+    def read(
+        self,
+        stream: str,
+        start: Position,
+        end: Position,
+        *,
+        count: int | None,
+        batch_size: int,
+        follow: bool,
+    ) -> Iterator[Message]:
+        """Messages of the range across the tiers, then live ones if following."""
+        check_stream(stream)
+        if self._sync is None:
+            from streamweaver.replay.reading import SyncTieredReader
+
+            self._sync = SyncTieredReader(self.redis_config, self.storage)
+        batches = self._sync.read(
+            stream, start, end, batch_size=batch_size, follow=follow
+        )
+        return _capped(
+            (
+                build_message(Message, stream, entry_id, list(items))
+                for batch in batches
+                for entry_id, items in batch
+            ),
+            count,
+        )
+
+    async def read_async(
+        self,
+        stream: str,
+        start: Position,
+        end: Position,
+        *,
+        count: int | None,
+        batch_size: int,
+        follow: bool,
+    ) -> AsyncIterator[AsyncMessage]:
+        """The asyncio twin of :meth:`read`."""
+        check_stream(stream)
+        if self._async is None:
+            from streamweaver.replay.reading import TieredReader
+
+            self._async = TieredReader(self.redis_config, self.storage)
+        left = count
+        batches = self._async.read(
+            stream, start, end, batch_size=batch_size, follow=follow
+        )
+        async for batch in batches:
+            for entry_id, items in batch:
+                if left is not None and left <= 0:
+                    return
+                yield build_message(AsyncMessage, stream, entry_id, list(items))
+                left = None if left is None else left - 1
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
+
+
+def _capped(messages: Iterator[Message], count: int | None) -> Iterator[Message]:
+    if count is None:
+        yield from messages
+        return
+    for _, message in zip(range(count), messages, strict=False):
+        yield message
 
 
 def _raise_if_rejected(job: Job) -> None:

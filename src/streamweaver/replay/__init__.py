@@ -1,7 +1,7 @@
-"""Replay: bring archived messages back into Redis streams, as broker jobs."""
+"""Replay: bring archived messages back into Redis streams, as broker jobs.
 
-from streamweaver.replay.jobs import Job, JobStore
-from streamweaver.replay.request import ReplayRejectedError, ReplayRequest
-from streamweaver.replay.service import ReplayService
-
-__all__ = ["Job", "JobStore", "ReplayRejectedError", "ReplayRequest", "ReplayService"]
+The service (``replay.service.ReplayService``) accepts, lists and cancels
+jobs; ``replay.component.install_replay`` runs them in the broker. Nothing is
+imported here, so the client can use the light modules (``request``,
+``jobs``) without loading the archive reader.
+"""

@@ -47,12 +47,16 @@ def _as_is(response: object, **_options: object) -> object:
 class TieredReader:
     """Reads streams across the archive and Redis for one client (asyncio)."""
 
-    def __init__(self, redis_config: RedisConfig, storage: StorageConfig | Store):
+    def __init__(
+        self, redis_config: RedisConfig, storage: StorageConfig | Store | None
+    ) -> None:
         self._address = address_of(redis_config)
         self._raw: redis.asyncio.Redis = raw_client(redis_config)
         self._raw.set_response_callback("XREAD", _as_is)
-        store = storage if isinstance(storage, Store) else open_store(storage)
-        self.archive = IndexedArchive(SegmentIndex(self._raw, store), store)
+        self.archive: IndexedArchive | None = None
+        if storage is not None:
+            store = storage if isinstance(storage, Store) else open_store(storage)
+            self.archive = IndexedArchive(SegmentIndex(self._raw, store), store)
 
     async def read(
         self,
@@ -86,7 +90,10 @@ class TieredReader:
                 )  # fmt: skip
             if not reply:
                 continue
-            entries = [(_text(i), items) for i, items in reply[0][1]]
+            # One stream asked for: its entries, whichever RESP shape came back.
+            streams = list(reply.values()) if isinstance(reply, dict) else reply
+            found = streams[0] if isinstance(reply, dict) else streams[0][1]
+            entries = [(_text(i), items) for i, items in found]
             after = entries[-1][0]
             yield entries
 
@@ -97,7 +104,9 @@ class TieredReader:
 class SyncTieredReader:
     """:class:`TieredReader` for synchronous code, on its own event loop thread."""
 
-    def __init__(self, redis_config: RedisConfig, storage: StorageConfig | Store):
+    def __init__(
+        self, redis_config: RedisConfig, storage: StorageConfig | Store | None
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="streamweaver-archive", daemon=True
@@ -141,7 +150,7 @@ class SyncTieredReader:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
 
-async def _make(redis_config: RedisConfig, storage: StorageConfig | Store):
+async def _make(redis_config: RedisConfig, storage: StorageConfig | Store | None):
     # Built on the reader's own loop: redis-py clients belong to one loop.
     return TieredReader(redis_config, storage)
 
