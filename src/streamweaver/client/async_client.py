@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Unpack
 
 from streamweaver.client import _ops
+from streamweaver.client import replay as _replay
 from streamweaver.client._common import (
     ClientSetup,
     ConsumeKwargs,
@@ -28,8 +29,9 @@ from streamweaver.client.codec import MAX_MESSAGE_BYTES
 from streamweaver.client.ids import Position
 from streamweaver.client.message import AsyncMessage
 from streamweaver.client.names import check_group, check_stream
-from streamweaver.config import Config, RedisConfig
+from streamweaver.config import Config, RedisConfig, StorageConfig
 from streamweaver.connection import connect_async
+from streamweaver.storage.base import Store
 
 
 class _Stop:
@@ -50,8 +52,10 @@ class AsyncClient:
         host: str | None = None,
         port: int | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        archive: StorageConfig | Store | None = None,
     ) -> None:
         self._setup = ClientSetup(target, host, port, max_message_bytes)
+        self._tiers = _replay.Tiers(self._setup.config, archive)
         self._redis = connect_async(self._setup.config)
         raw_replies(self._redis)
         self._driver = AsyncDriver(self._redis, self._setup.address)
@@ -59,7 +63,13 @@ class AsyncClient:
 
     @classmethod
     def from_config(cls, config: Config | RedisConfig, **kwargs: Any) -> AsyncClient:
-        """A client for the Redis that a broker configuration points at."""
+        """A client for the Redis that a broker configuration points at.
+
+        Given a whole :class:`Config`, reads also cover the archive its
+        ``storage`` section names (``archive=None`` turns that off).
+        """
+        if isinstance(config, Config):
+            kwargs.setdefault("archive", config.storage)
         return cls(config, **kwargs)
 
     @classmethod
@@ -79,6 +89,7 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Stop every consumer and tail of this client and close its connections."""
         self.stop()
+        await self._tiers.aclose()
         await self._redis.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -230,6 +241,26 @@ class AsyncClient:
         for running in list(self._running):
             running.stop_requested = True
 
+    # -- replay ------------------------------------------------------------
+
+    async def replay(
+        self,
+        stream: str,
+        start: Position = "-",
+        end: Position = "+",
+        *,
+        accept_timeout_s: float = _replay.ACCEPT_TIMEOUT_S,
+        **options: Any,
+    ) -> _replay.AsyncReplayJob:
+        """Ask the broker to replay ``[start, end]`` of ``stream``; a job handle.
+
+        Options as for :meth:`Client.replay`.
+        """
+        fields = _replay.request_fields(stream, start, end, **options)
+        return await _replay.submit_async(
+            self._redis, fields, accept_timeout_s=accept_timeout_s
+        )
+
     # -- reading -----------------------------------------------------------
 
     def read(
@@ -240,12 +271,19 @@ class AsyncClient:
         *,
         count: int | None = None,
         batch_size: int = 1000,
+        follow: bool = False,
     ) -> AsyncIterator[AsyncMessage]:
         """Messages from ``start`` to ``end`` (both inclusive), oldest first.
 
         Positions are ``-`` / ``+``, IDs or times (see :mod:`.ids`); ``count``
-        caps the number of messages.
+        caps the number of messages. With an archive (see :meth:`from_config`)
+        the archived past comes first, then Redis, with no gap or duplicate;
+        ``follow`` goes on with new messages as they arrive (end ``+`` only).
         """
+        if self._tiers.has_archive or follow:
+            return self._tiers.read_async(
+                stream, start, end, count=count, batch_size=batch_size, follow=follow
+            )
         cursor = self._setup.range_cursor(stream, start, end, count, batch_size)
         return self._read_redis(cursor)
 

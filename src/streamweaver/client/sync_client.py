@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Unpack
 
 from streamweaver.client import _ops
+from streamweaver.client import replay as _replay
 from streamweaver.client._common import (
     ClientSetup,
     ConsumeKwargs,
@@ -27,8 +28,9 @@ from streamweaver.client.ids import Position
 from streamweaver.client.message import Message
 from streamweaver.client.names import check_group, check_stream
 from streamweaver.client.sync_consumer import Consumer
-from streamweaver.config import Config, RedisConfig
+from streamweaver.config import Config, RedisConfig, StorageConfig
 from streamweaver.connection import connect
+from streamweaver.storage.base import Store
 
 
 class _Stop:
@@ -50,8 +52,10 @@ class Client:
         host: str | None = None,
         port: int | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        archive: StorageConfig | Store | None = None,
     ) -> None:
         self._setup = ClientSetup(target, host, port, max_message_bytes)
+        self._tiers = _replay.Tiers(self._setup.config, archive)
         self._redis = connect(self._setup.config)
         raw_replies(self._redis)
         self._driver = SyncDriver(self._redis, self._setup.address)
@@ -59,7 +63,13 @@ class Client:
 
     @classmethod
     def from_config(cls, config: Config | RedisConfig, **kwargs: Any) -> Client:
-        """A client for the Redis that a broker configuration points at."""
+        """A client for the Redis that a broker configuration points at.
+
+        Given a whole :class:`Config`, reads also cover the archive its
+        ``storage`` section names (``archive=None`` turns that off).
+        """
+        if isinstance(config, Config):
+            kwargs.setdefault("archive", config.storage)
         return cls(config, **kwargs)
 
     @classmethod
@@ -79,6 +89,7 @@ class Client:
     def close(self) -> None:
         """Stop every consumer and tail of this client and close its connections."""
         self.stop()
+        self._tiers.close()
         self._redis.close()
 
     def __enter__(self) -> Client:
@@ -221,6 +232,26 @@ class Client:
         for running in list(self._running):
             running.stop_requested = True
 
+    # -- replay ------------------------------------------------------------
+
+    def replay(
+        self,
+        stream: str,
+        start: Position = "-",
+        end: Position = "+",
+        *,
+        accept_timeout_s: float = _replay.ACCEPT_TIMEOUT_S,
+        **options: Any,
+    ) -> _replay.ReplayJob:
+        """Ask the broker to replay ``[start, end]`` of ``stream``; a job handle.
+
+        Options: ``target``, ``mode`` (``preserve`` or ``append``), ``pace``,
+        ``rate``, ``batch_size``, ``target_ttl``, ``job_id``. Returns once a
+        broker accepted the job; a refused request raises ReplayRejectedError.
+        """
+        fields = _replay.request_fields(stream, start, end, **options)
+        return _replay.submit(self._redis, fields, accept_timeout_s=accept_timeout_s)
+
     # -- reading -----------------------------------------------------------
 
     def read(
@@ -231,12 +262,19 @@ class Client:
         *,
         count: int | None = None,
         batch_size: int = 1000,
+        follow: bool = False,
     ) -> Iterator[Message]:
         """Messages from ``start`` to ``end`` (both inclusive), oldest first.
 
         Positions are ``-`` / ``+``, IDs or times (see :mod:`.ids`); ``count``
-        caps the number of messages.
+        caps the number of messages. With an archive (see :meth:`from_config`)
+        the archived past comes first, then Redis, with no gap or duplicate;
+        ``follow`` goes on with new messages as they arrive (end ``+`` only).
         """
+        if self._tiers.has_archive or follow:
+            return self._tiers.read(
+                stream, start, end, count=count, batch_size=batch_size, follow=follow
+            )
         cursor = self._setup.range_cursor(stream, start, end, count, batch_size)
         return self._read_redis(cursor)
 
