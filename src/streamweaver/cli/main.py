@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from streamweaver.cli.archive import archive
 from streamweaver.cli.config_check import config_group
 from streamweaver.cli.streams import streams
 
@@ -16,3 +17,4 @@ def main() -> None:
 
 main.add_command(config_group)
 main.add_command(streams)
+main.add_command(archive)
