@@ -8,6 +8,7 @@ import redis.asyncio
 
 from streamweaver.archive.index import SegmentIndex
 from streamweaver.archive.reader import read_archive
+from streamweaver.archive.segment import ROW_GROUP_ROWS
 from streamweaver.client.ids import StreamId, parse_id
 from streamweaver.replay.tiers import Entry
 from streamweaver.storage.base import Store
@@ -24,13 +25,19 @@ class IndexedArchive:
         self, stream: str, start: StreamId, end: StreamId, batch_size: int
     ) -> AsyncIterator[list[Entry]]:
         """Yield the archived entries of ``[start, end]`` in batches."""
+        pending: list[Entry] = []
         async for batch in read_archive(
-            self.index, self.store, stream, str(start), str(end), batch_size
+            self.index, self.store, stream, str(start), str(end), _read_size(batch_size)
         ):
-            yield [
+            pending += [
                 (entry_id, [item for pair in pairs for item in pair])
                 for entry_id, pairs in batch
             ]
+            while len(pending) >= batch_size:
+                yield pending[:batch_size]
+                pending = pending[batch_size:]
+        if pending:
+            yield pending
 
     async def archived_until(self, stream: str) -> StreamId | None:
         """The stream's last archived ID; rebuilds a lost index from the store."""
@@ -54,6 +61,14 @@ class IndexedArchive:
         first = max(start, parse_id(metas[0].first_id))
         last = min(end, parse_id(metas[-1].last_id))
         return first, last, sum(meta.count for meta in metas)
+
+
+def _read_size(batch_size: int) -> int:
+    # The archive reader fails ("nested data conversions not implemented for
+    # chunked array outputs") when one of its batches spans two Parquet row
+    # groups. Row groups hold ROW_GROUP_ROWS (a power of two) rows, so reading
+    # in powers of two up to that size never spans one; batches are re-cut here.
+    return min(ROW_GROUP_ROWS, 1 << max(0, batch_size - 1).bit_length())
 
 
 def archive_for(

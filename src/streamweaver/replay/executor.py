@@ -9,8 +9,10 @@ lease another broker took stops without writing (the commit script refuses).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import TypeVar
 
 import redis.asyncio
 
@@ -25,6 +27,8 @@ from streamweaver.replay.tiers import ArchiveSource, Entry, read_range
 from streamweaver.replay.writer import BatchWriter, Outcome
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Stopped(Exception):
@@ -99,19 +103,30 @@ class JobRunner:
         )
         batch_size = int(job.get("batch_size") or 1000)
         cursor = job.get("cursor")
-        pending: list[Entry] = []
-        async for batch in read_range(
-            self._client,
-            self._archive,
-            job.get("stream"),
-            parse_id(job.get("start_id")),
-            parse_id(job.get("end_id")),
-            batch_size=batch_size,
-            after=parse_id(cursor) if cursor else None,
-        ):
+        batches = _read_ahead(
+            read_range(
+                self._client,
+                self._archive,
+                job.get("stream"),
+                parse_id(job.get("start_id")),
+                parse_id(job.get("end_id")),
+                batch_size=batch_size,
+                after=parse_id(cursor) if cursor else None,
+            )
+        )
+        async with contextlib.aclosing(batches):
             if pacer.unpaced:
-                await self._commit(batch)
-                continue
+                async for batch in batches:
+                    await self._commit(batch)
+            else:
+                await self._paced(batches, pacer, batch_size)
+
+    async def _paced(
+        self, batches: AsyncIterator[list[Entry]], pacer: Pacer, batch_size: int
+    ) -> None:
+        # Messages are held back until due; whatever is due goes out together.
+        pending: list[Entry] = []
+        async for batch in batches:
             for entry in batch:
                 wait_s = pacer.wait_s(parse_id(entry[0]).ms)
                 if wait_s > 0 and pending:
@@ -197,6 +212,24 @@ class JobRunner:
                 **fields,
             )
         )
+
+
+async def _read_ahead(batches: AsyncIterator[T]) -> AsyncIterator[T]:
+    # Reading and decoding the next batch overlaps with committing this one:
+    # one runs in Python (and a thread), the other in Redis.
+    pending = asyncio.ensure_future(anext(batches))
+    try:
+        while True:
+            try:
+                batch = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(batches))
+            yield batch
+    finally:
+        pending.cancel()
+        await asyncio.gather(pending, return_exceptions=True)
+        await batches.aclose()
 
 
 _CANCELLED = "cancelled on request; the messages written before stay in the target"
