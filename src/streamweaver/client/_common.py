@@ -91,7 +91,8 @@ class ClientSetup:
     ) -> tuple[str, ConsumerOptions]:
         check_stream(stream)
         check_group(stream, group)
-        name = check_group(stream, consumer or default_consumer_name(), "consumer")
+        name = default_consumer_name() if consumer is None else consumer
+        check_group(stream, name, "consumer")
         chosen = {key: value for key, value in overrides.items() if value is not None}
         return name, dataclasses.replace(options or ConsumerOptions(), **chosen)
 

@@ -101,6 +101,8 @@ class ConsumerCore(Generic[M]):
         self._next_reclaim_at = 0.0
         self.stop_requested = False
         self.closed = False
+        self.iterating = False
+        """Set by the shell while a loop is reading; acks outside one go out at once."""
 
     # -- reading ---------------------------------------------------------
 
@@ -205,7 +207,7 @@ class ConsumerCore(Generic[M]):
             self._first_ack_at = now
         self._acks.append(entry_id)
         return (
-            self.closed
+            not self.iterating
             or len(self._acks) >= 1000
             or now - self._first_ack_at >= self.options.ack_flush_ms / 1000
         )
@@ -286,11 +288,15 @@ class ConsumerCore(Generic[M]):
     # -- stopping ----------------------------------------------------------
 
     def close(self) -> Op[None]:
-        """Send the collected acks and release every entry not yet handed out."""
+        """Stop for good: pause, and refuse to read again."""
         if self.closed:
             return
         self.closed = True
         self.stop_requested = True
+        yield from self.pause()
+
+    def pause(self) -> Op[None]:
+        """Send the collected acks and release every entry not yet handed out."""
         yield from self.flush_acks()
         unhandled, self._buffer = list(self._buffer), deque()
         by_count: dict[int, list[str]] = {}

@@ -53,6 +53,7 @@ class AsyncConsumer:
 
     async def __aiter__(self) -> AsyncIterator[AsyncMessage]:
         await self._ready()
+        self._core.iterating = True
         try:
             while True:
                 message = await self._driver.run(self._core.next_message())
@@ -60,7 +61,8 @@ class AsyncConsumer:
                     return
                 yield message
         finally:
-            await self.aclose()
+            self._core.iterating = False
+            await self._pause()
 
     async def __aenter__(self) -> AsyncConsumer:
         await self._ready()
@@ -88,9 +90,15 @@ class AsyncConsumer:
         await self._driver.run(self._core.flush_acks())
 
     async def aclose(self) -> None:
-        """Send the collected acks and release unhandled messages."""
+        """Send the collected acks, release unhandled messages and stop for good."""
+        await self._finish(self._core.close())
+
+    async def _pause(self) -> None:
+        await self._finish(self._core.pause())
+
+    async def _finish(self, op: Op[None]) -> None:
         try:
-            await self._driver.run(self._core.close())
+            await self._driver.run(op)
         except StreamWeaverError as exc:
             log.warning(
                 "Could not finish consumer %r of group %r on %r cleanly (%s); "

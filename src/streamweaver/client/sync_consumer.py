@@ -9,6 +9,7 @@ from types import TracebackType
 
 from streamweaver.client._consumer import ConsumerCore, ConsumerOptions
 from streamweaver.client._driver import SyncDriver
+from streamweaver.client._protocol import Op
 from streamweaver.client.message import Message
 from streamweaver.errors import StreamWeaverError
 
@@ -51,6 +52,7 @@ class Consumer:
         return self._core.consumer
 
     def __iter__(self) -> Iterator[Message]:
+        self._core.iterating = True
         try:
             while True:
                 message = self._driver.run(self._core.next_message())
@@ -58,7 +60,8 @@ class Consumer:
                     return
                 yield message
         finally:
-            self.close()
+            self._core.iterating = False
+            self._finish(self._core.pause())
 
     def __enter__(self) -> Consumer:
         return self
@@ -80,9 +83,12 @@ class Consumer:
         self._driver.run(self._core.flush_acks())
 
     def close(self) -> None:
-        """Send the collected acks and release unhandled messages."""
+        """Send the collected acks, release unhandled messages and stop for good."""
+        self._finish(self._core.close())
+
+    def _finish(self, op: Op[None]) -> None:
         try:
-            self._driver.run(self._core.close())
+            self._driver.run(op)
         except StreamWeaverError as exc:
             log.warning(
                 "Could not finish consumer %r of group %r on %r cleanly (%s); "
