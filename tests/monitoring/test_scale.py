@@ -7,10 +7,14 @@ A scalability check, not a micro-benchmark: the bounds have wide headroom
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
+import pytest
+import redis.asyncio
 from prometheus_client import CollectorRegistry, generate_latest
 
+from streamweaver.embedded import EmbeddedServer
 from streamweaver.monitoring.archive_stats import IndexArchiveSource
 from streamweaver.monitoring.collector import Collector
 from streamweaver.monitoring.exporter import SnapshotExporter
@@ -40,9 +44,19 @@ async def command_calls(ar) -> int:
     return sum(entry["calls"] for entry in stats.values())
 
 
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[redis.asyncio.Redis]:
+    """A server of its own, so no other client's commands are counted."""
+    with EmbeddedServer(tmp_path / "valkey", appendonly=False) as server:
+        client = redis.asyncio.Redis(host=server.host, port=server.port)
+        yield client
+        await client.aclose()
+
+
 async def test_a_cycle_and_a_scrape_over_1000_streams_stay_within_bounds(
-    ar, make_config
+    own_redis: redis.asyncio.Redis, make_config
 ) -> None:
+    ar = own_redis
     names = await make_streams(ar, STREAMS)
     config = make_config()
     store = open_store(config.storage)
