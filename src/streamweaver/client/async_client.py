@@ -303,16 +303,24 @@ class AsyncClient:
         block_ms: int = 1000,
         batch_size: int = 100,
     ) -> AsyncIterator[AsyncMessage]:
-        """Follow a stream from ``start`` (``$``: only new messages) until stopped."""
+        """Follow a stream from ``start`` until stopped.
+
+        ``$`` (the default) means messages added after iteration begins.
+        """
         check_stream(stream)
         after = tail_after(start)
-        return self._tail(stream, after, block_ms, batch_size)
-
-    async def _tail(
-        self, stream: str, after: str | None, block_ms: int, batch_size: int
-    ) -> AsyncIterator[AsyncMessage]:
         stop = _Stop()
         self._running.add(stop)
+        return self._tail(stream, after, block_ms, batch_size, stop)
+
+    async def _tail(
+        self,
+        stream: str,
+        after: str | None,
+        block_ms: int,
+        batch_size: int,
+        stop: _Stop,
+    ) -> AsyncIterator[AsyncMessage]:
         if after is None:
             after = await self._driver.run(_ops.last_entry_id(stream))
         while not stop.stop_requested:

@@ -292,18 +292,21 @@ class Client:
         block_ms: int = 1000,
         batch_size: int = 100,
     ) -> Iterator[Message]:
-        """Follow a stream from ``start`` (``$``: only new messages) until stopped."""
+        """Follow a stream from ``start`` until stopped.
+
+        ``$`` (the default) means messages added after this call returns.
+        """
         check_stream(stream)
         after = tail_after(start)
-        return self._tail(stream, after, block_ms, batch_size)
-
-    def _tail(
-        self, stream: str, after: str | None, block_ms: int, batch_size: int
-    ) -> Iterator[Message]:
-        stop = _Stop()
-        self._running.add(stop)
         if after is None:
             after = self._driver.run(_ops.last_entry_id(stream))
+        stop = _Stop()
+        self._running.add(stop)
+        return self._tail(stream, after, block_ms, batch_size, stop)
+
+    def _tail(
+        self, stream: str, after: str, block_ms: int, batch_size: int, stop: _Stop
+    ) -> Iterator[Message]:
         while not stop.stop_requested:
             page = self._driver.run(
                 _ops.read_after(stream, after, batch_size, block_ms)
