@@ -76,6 +76,11 @@ def trim_stats(stream: str) -> str:
     return _per_stream(stream, "trimmed")
 
 
+def group_backfill(stream: str) -> str:
+    """Hash of the groups being backfilled from the archive, to their side stream."""
+    return _per_stream(stream, "backfill")
+
+
 def replay_job(job_id: str) -> str:
     """Hash holding one replay job's request, state and progress."""
     return f"{PREFIX}replay:job:{job_id}"
