@@ -17,11 +17,15 @@ dropped and read again from Redis afterwards, which is where it still is.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 import redis.asyncio
 
 from streamweaver.archive import faults, orphans
@@ -44,6 +48,9 @@ CONCURRENCY = 4
 SEGMENTS_PER_TURN = 8
 """Segments one stream may write before the others get their turn."""
 
+READ_AHEAD_DIVISOR = 4
+"""While a segment is written, up to 1/4 of the next one is read ahead."""
+
 IDLE_POLL_S = 0.25
 MAX_BACKOFF_S = 5.0
 
@@ -60,6 +67,11 @@ class _Building:
 
     def oldest_ms(self) -> int | None:
         return parse_id(self.entries[0][0])[0] if self.entries else None
+
+    def take(self) -> list[RawEntry]:
+        """Hand over the entries built so far and start a new segment."""
+        entries, self.entries, self.size_bytes = self.entries, [], 0
+        return entries
 
 
 class Archiver:
@@ -128,13 +140,26 @@ class Archiver:
     async def _turn(self, stream: str, epoch: int | None) -> bool:
         async with self._gate:
             state = self._state.get(stream) or await self._start(stream)
+            # While one segment is encoded and stored, the next one is read.
+            writing: asyncio.Task[None] | None = None
             written = 0
-            while written < SEGMENTS_PER_TURN:
-                if not await self._fill(stream, state):
-                    break
-                await self._write(stream, state, epoch)
-                written += 1
-            self._set_lag(stream, state)
+            try:
+                while written < SEGMENTS_PER_TURN:
+                    if not await self._fill(stream, state, writing):
+                        break
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(
+                        self._write(stream, state, state.take(), epoch)
+                    )
+                    written += 1
+                if writing is not None:
+                    await writing
+            finally:
+                if writing is not None and not writing.done():
+                    writing.cancel()
+                    await asyncio.gather(writing, return_exceptions=True)
+            self._set_lag(stream, state, behind=written == SEGMENTS_PER_TURN)
             return written > 0
 
     async def _start(self, stream: str) -> _Building:
@@ -164,10 +189,22 @@ class Archiver:
         day_start_ms = archived_until[0] - archived_until[0] % 86_400_000
         return await self._index.segments(stream, start_id=str(day_start_ms))
 
-    async def _fill(self, stream: str, state: _Building) -> bool:
+    async def _fill(
+        self, stream: str, state: _Building, writing: asyncio.Task[None] | None
+    ) -> bool:
         """Read until a segment is due; True if one is."""
+        with _gc_paused():
+            return await self._read_until_due(stream, state, writing)
+
+    async def _read_until_due(
+        self, stream: str, state: _Building, writing: asyncio.Task[None] | None
+    ) -> bool:
         limit = self.config.segment_max_messages
+        read_ahead = max(1, limit // READ_AHEAD_DIVISOR)
         while len(state.entries) < limit:
+            if writing is not None and len(state.entries) >= read_ahead:
+                await writing  # hold at most a part of the next segment meanwhile
+                writing = None
             start = b"(" + state.cursor if state.cursor else "-"
             want = min(self.config.read_batch, limit - len(state.entries))
             chunk = await xrange_raw(self._client, stream, start, "+", want)
@@ -187,9 +224,15 @@ class Archiver:
             return False
         return _now_ms() - oldest_ms >= self.config.segment_max_age_s * 1000
 
-    async def _write(self, stream: str, state: _Building, epoch: int | None) -> None:
-        entries = state.entries
-        data, meta = await asyncio.to_thread(encode_segment, stream, entries)
+    async def _write(
+        self,
+        stream: str,
+        state: _Building,
+        entries: list[RawEntry],
+        epoch: int | None,
+    ) -> None:
+        data, meta = await asyncio.to_thread(_encode, stream, entries)
+        del entries  # the segment's bytes are all that is needed from here
         faults.hit("before_put")
         faults.hit("mid_put", lambda: _leave_partial_write(self._store, meta, data))
         await self._put(meta.name, data)
@@ -198,7 +241,6 @@ class Archiver:
         faults.hit("after_record")
         self._outages.recovered(STORE)
 
-        state.entries, state.size_bytes = [], 0
         state.archived_until = parse_id(meta.last_id)
         state.orphans.pop(meta.name, None)
         await orphans.delete_covered(
@@ -226,8 +268,10 @@ class Archiver:
             # A full volume or a refused write: an outage for us, not a bug.
             raise StorageUnavailableError(str(exc), location=exc.location) from exc
 
-    def _set_lag(self, stream: str, state: _Building) -> None:
+    def _set_lag(self, stream: str, state: _Building, *, behind: bool) -> None:
         oldest_ms = state.oldest_ms()
+        if oldest_ms is None and behind and state.cursor:
+            oldest_ms = parse_id(state.cursor)[0]  # more is waiting after the turn
         lag_s = 0.0 if oldest_ms is None else max(0.0, (_now_ms() - oldest_ms) / 1000)
         metrics.ARCHIVE_LAG.labels(stream).set(lag_s)
 
@@ -237,6 +281,28 @@ class Archiver:
         self._state.clear()
         dependency = STORE if isinstance(exc, StorageError) else REDIS
         self._outages.failed(dependency, str(exc) or type(exc).__name__)
+
+
+def _encode(stream: str, entries: list[RawEntry]) -> tuple[bytes, SegmentMeta]:
+    encoded = encode_segment(stream, entries)
+    # Arrow's allocator keeps freed pages for reuse; a broker holding ~100 MB
+    # of them between segments looks like a leak from the outside.
+    pa.default_memory_pool().release_unused()
+    return encoded
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # hiredis builds several objects per entry; the cyclic collector counts
+    # those allocations and traverses the growing segment over and over,
+    # which costs as much as reading itself. Nothing here can form a cycle.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _size(chunk: list[RawEntry]) -> int:
