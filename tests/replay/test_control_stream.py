@@ -11,6 +11,8 @@ from replay.helpers import (
     submit,
 )
 
+pytestmark = pytest.mark.redis_compat  # the Lua scripts on Redis 7 too
+
 
 async def test_a_plain_xadd_replays_archive_and_redis_with_the_original_ids(
     ar, start_broker

@@ -17,7 +17,10 @@ from waiting import eventually
 VECTORS = json.loads(
     (Path(__file__).parents[2] / "spec" / "replay" / "requests.json").read_text()
 )
+
 CASES = VECTORS["valid"] + VECTORS["invalid"]
+
+pytestmark = pytest.mark.redis_compat  # the Lua scripts on Redis 7 too
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
