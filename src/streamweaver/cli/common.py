@@ -10,8 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from streamweaver.config import Config, load_config
-from streamweaver.config.model import RedisConfig
+from streamweaver.config import Config, config_from_mapping, load_config
 from streamweaver.errors import StreamWeaverError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,9 +48,10 @@ def load_cli_config(path: Path | None, redis_url: str | None = None) -> Config:
     """The config a CLI command runs with: the file, then ``--redis-url`` on top."""
     config = load_config(path)
     if redis_url:
-        redis = RedisConfig.model_validate(
-            {**config.redis.model_dump(by_alias=True), "url": redis_url}
-        )
+        # Validate the URL alone, then copy it in: re-validating a dumped section
+        # fails on its durations, which dump as bare numbers.
+        url = config_from_mapping({"redis": {"url": redis_url}}, source="--redis-url")
+        redis = config.redis.model_copy(update={"url": url.redis.url})
         config = config.model_copy(update={"redis": redis})
     return config
 
