@@ -6,6 +6,9 @@ import click
 
 from streamweaver.cli.archive import archive
 from streamweaver.cli.config_check import config_group
+from streamweaver.cli.messages import consume, produce, tail
+from streamweaver.cli.replay import replay
+from streamweaver.cli.status import status
 from streamweaver.cli.streams import streams
 
 
@@ -18,3 +21,5 @@ def main() -> None:
 main.add_command(config_group)
 main.add_command(streams)
 main.add_command(archive)
+for command in (produce, consume, tail, replay, status):
+    main.add_command(command)
