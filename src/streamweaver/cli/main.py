@@ -7,7 +7,7 @@ import click
 from streamweaver.cli.archive import archive
 from streamweaver.cli.config_check import config_group
 from streamweaver.cli.messages import consume, produce, tail
-from streamweaver.cli.replay import replay
+from streamweaver.cli.replay import replay, replays
 from streamweaver.cli.status import status
 from streamweaver.cli.streams import streams
 
@@ -21,5 +21,5 @@ def main() -> None:
 main.add_command(config_group)
 main.add_command(streams)
 main.add_command(archive)
-for command in (produce, consume, tail, replay, status):
+for command in (produce, consume, tail, replay, replays, status):
     main.add_command(command)
