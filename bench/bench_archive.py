@@ -137,7 +137,9 @@ def bench_rss(server, client, n: int, work: Path) -> dict:
     config["retention"] = {"policy": "time", "max_age": "1ms", "check_interval": "1s"}
     broker = BrokerProcess(config, work / "rss-broker").start()
     samples = []
+    wait_for_broker(client)
     started = time.perf_counter()
+    cpu_before, valkey_before = cpu_seconds(broker.pid), valkey_cpu(client)
     try:
         while client.hget(keys.archive_state("rss"), "archived_until") != last.encode():
             samples.append(broker.rss_bytes())
@@ -146,18 +148,37 @@ def bench_rss(server, client, n: int, work: Path) -> dict:
                 raise RuntimeError("the broker did not finish archiving in 10 minutes")
         elapsed = time.perf_counter() - started
         samples.append(broker.rss_bytes())
+        broker_cpu_s = cpu_seconds(broker.pid) - cpu_before
+        valkey_cpu_s = valkey_cpu(client) - valkey_before
     finally:
         broker.stop()
     mib = [s / 2**20 for s in samples]
     quarter = max(1, len(mib) // 4)
-    print(f"broker end to end (incl. start)  {rate(n, elapsed)}")
+    print(f"broker end to end                {rate(n, elapsed)}")
     print(
-        f"VmRSS MiB: first {mib[0]:.0f}, peak {max(mib):.0f}, "
-        f"median of first quarter {statistics.median(mib[:quarter]):.0f}, "
-        f"of last quarter {statistics.median(mib[-quarter:]):.0f}"
+        f"CPU per message: broker {broker_cpu_s / n * 1e6:.2f} us, "
+        f"Valkey {valkey_cpu_s / n * 1e6:.2f} us"
     )
+    print(
+        f"VmRSS MiB: peak {max(mib):.0f}, median of first quarter "
+        f"{statistics.median(mib[:quarter]):.0f}, of last quarter "
+        f"{statistics.median(mib[-quarter:]):.0f}"
+    )
+    step = max(1, len(mib) // 12)
+    print("VmRSS MiB over the run: " + " ".join(f"{m:.0f}" for m in mib[::step]))
     client.delete("rss")
     return {"rss_peak_mib": max(mib), "broker_rate": n / elapsed}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def valkey_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return info["used_cpu_user"] + info["used_cpu_sys"]
 
 
 def produce_rate(port: int, stream: str, n: int) -> float:
@@ -176,28 +197,38 @@ def produce_rate(port: int, stream: str, n: int) -> float:
 
 def bench_producer(server, client, n: int, work: Path) -> dict:
     print(f"\n== Producer throughput, {n:,} messages, with and without archival")
-    alone = statistics.median(
-        produce_rate(server.port, f"alone-{i}", n) for i in range(3)
-    )
+    alone = [produce_rate(server.port, f"alone-{i}", n) for i in range(3)]
     config = fast_config(server.port, work / "prod-archive")
     config["archive"] = {"read_batch": 1000, "segment_max_age": "1s"}
     broker = BrokerProcess(config, work / "prod-broker").start()
     try:
-        time.sleep(2)  # started and idle before the producer begins
-        rates = []
+        wait_for_broker(client)
+        rates, archived = [], []
         for i in range(3):
             rates.append(produce_rate(server.port, f"with-{i}", n))
-        archived = client.hget(keys.archive_state("with-2"), "archived_messages")
+            done = client.hget(keys.archive_state(f"with-{i}"), "archived_messages")
+            archived.append(int(done or 0))
     finally:
         broker.stop()
-    with_broker = statistics.median(rates)
-    print(f"producer alone                   {alone:>10,.0f} msg/s")
+    print(f"producer alone                   {statistics.median(alone):>10,.0f} msg/s")
     print(
-        f"producer with broker archiving   {with_broker:>10,.0f} msg/s  "
-        f"({with_broker / alone:.0%} of alone; broker archived "
-        f"{int(archived or 0):,} of the last run's {n:,} while it ran)"
+        f"producer with broker archiving   {statistics.median(rates):>10,.0f} msg/s  "
+        f"({statistics.median(rates) / statistics.median(alone):.0%} of alone)"
     )
-    return {"producer_alone": alone, "producer_with_broker": with_broker}
+    print(
+        "archived by the broker while each run produced: "
+        + ", ".join(f"{a / n:.0%}" for a in archived)
+    )
+    return {"producer_alone": alone, "producer_with_broker": rates}
+
+
+def wait_for_broker(client: redis.Redis, timeout_s: float = 30.0) -> None:
+    """Until the broker has registered itself (its heartbeat is in Redis)."""
+    deadline = time.monotonic() + timeout_s
+    while not client.zcard(keys.INSTANCES):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the broker did not start")
+        time.sleep(0.05)
 
 
 def main() -> None:

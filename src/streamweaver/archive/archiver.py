@@ -17,11 +17,13 @@ dropped and read again from Redis afterwards, which is where it still is.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -47,9 +49,6 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 4
 SEGMENTS_PER_TURN = 8
 """Segments one stream may write before the others get their turn."""
-
-READ_AHEAD_DIVISOR = 4
-"""While a segment is written, up to 1/4 of the next one is read ahead."""
 
 IDLE_POLL_S = 0.25
 MAX_BACKOFF_S = 5.0
@@ -140,18 +139,21 @@ class Archiver:
     async def _turn(self, stream: str, epoch: int | None) -> bool:
         async with self._gate:
             state = self._state.get(stream) or await self._start(stream)
-            # While one segment is encoded and stored, the next one is read.
+            # The next segment is read while the previous one is stored and
+            # recorded, but not while it is encoded: encoding is the memory peak.
             writing: asyncio.Task[None] | None = None
             written = 0
             try:
                 while written < SEGMENTS_PER_TURN:
-                    if not await self._fill(stream, state, writing):
+                    if not await self._fill(stream, state):
                         break
                     if writing is not None:
                         await writing
+                    encoded = asyncio.Event()
                     writing = asyncio.create_task(
-                        self._write(stream, state, state.take(), epoch)
+                        self._write(stream, state, state.take(), epoch, encoded)
                     )
+                    await encoded.wait()
                     written += 1
                 if writing is not None:
                     await writing
@@ -189,22 +191,14 @@ class Archiver:
         day_start_ms = archived_until[0] - archived_until[0] % 86_400_000
         return await self._index.segments(stream, start_id=str(day_start_ms))
 
-    async def _fill(
-        self, stream: str, state: _Building, writing: asyncio.Task[None] | None
-    ) -> bool:
+    async def _fill(self, stream: str, state: _Building) -> bool:
         """Read until a segment is due; True if one is."""
         with _gc_paused():
-            return await self._read_until_due(stream, state, writing)
+            return await self._read_until_due(stream, state)
 
-    async def _read_until_due(
-        self, stream: str, state: _Building, writing: asyncio.Task[None] | None
-    ) -> bool:
+    async def _read_until_due(self, stream: str, state: _Building) -> bool:
         limit = self.config.segment_max_messages
-        read_ahead = max(1, limit // READ_AHEAD_DIVISOR)
         while len(state.entries) < limit:
-            if writing is not None and len(state.entries) >= read_ahead:
-                await writing  # hold at most a part of the next segment meanwhile
-                writing = None
             start = b"(" + state.cursor if state.cursor else "-"
             want = min(self.config.read_batch, limit - len(state.entries))
             chunk = await xrange_raw(self._client, stream, start, "+", want)
@@ -230,9 +224,13 @@ class Archiver:
         state: _Building,
         entries: list[RawEntry],
         epoch: int | None,
+        encoded: asyncio.Event,
     ) -> None:
-        data, meta = await asyncio.to_thread(_encode, stream, entries)
-        del entries  # the segment's bytes are all that is needed from here
+        try:
+            data, meta = await asyncio.to_thread(_encode, stream, entries)
+        finally:
+            del entries  # the segment's bytes are all that is needed from here
+            encoded.set()
         faults.hit("before_put")
         faults.hit("mid_put", lambda: _leave_partial_write(self._store, meta, data))
         await self._put(meta.name, data)
@@ -288,7 +286,23 @@ def _encode(stream: str, entries: list[RawEntry]) -> tuple[bytes, SegmentMeta]:
     # Arrow's allocator keeps freed pages for reuse; a broker holding ~100 MB
     # of them between segments looks like a leak from the outside.
     pa.default_memory_pool().release_unused()
+    _trim_malloc()
     return encoded
+
+
+def _load_malloc_trim() -> Callable[[], None]:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None  # not glibc: nothing to do
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
+# The encoder's large buffers are freed in a worker thread's malloc arena,
+# which glibc keeps mapped; giving them back keeps the broker's RSS flat.
+_trim_malloc = _load_malloc_trim()
 
 
 @contextmanager

@@ -38,7 +38,7 @@ class GroupLag:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A stream's length, first entry and group positions, read atomically."""
+    """A stream's length, first and last entry and its groups' read positions."""
 
     length: int
     first_id: StreamId | None
@@ -51,8 +51,8 @@ class Snapshot:
 
 
 async def snapshot(client: redis.asyncio.Redis, stream: str) -> Snapshot:
-    """Read length, first ID and groups in one MULTI, so they agree."""
-    pipe = client.pipeline(transaction=True)
+    """Read length, first and last ID and the groups, in one round trip."""
+    pipe = client.pipeline(transaction=False)
     pipe.xlen(stream)
     pipe.execute_command("XRANGE", stream, "-", "+", "COUNT", 1)
     pipe.execute_command("XREVRANGE", stream, "+", "-", "COUNT", 1)
