@@ -188,7 +188,7 @@ def test_export_refuses_parquet_to_stdout_and_bad_positions(
     assert "needs --output FILE" in result.output
     result = invoke(config_file, "export", "orders:eu", "--from", "yesterday")
     assert result.exit_code == 2
-    assert "'yesterday' is not a position" in result.output
+    assert "'yesterday' is neither a stream ID nor a time" in result.output
 
 
 def test_an_unreachable_redis_is_one_clear_line(tmp_path: Path) -> None:
@@ -206,3 +206,12 @@ def test_an_unreachable_redis_is_one_clear_line(tmp_path: Path) -> None:
     assert result.output.startswith("Error: cannot reach Redis at 127.0.0.1:1")
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_export_takes_relative_times_like_every_other_command(
+    config_file: Path, chain: list[SegmentMeta]
+) -> None:
+    result = invoke(config_file, "export", "orders:eu", "--from", "-15m")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # the test's messages are older than 15 minutes

@@ -30,6 +30,7 @@ from streamweaver.archive.index import SegmentIndex
 from streamweaver.archive.segment import SegmentMeta
 from streamweaver.archive.verify import VerifyReport, verify_archive
 from streamweaver.cli.common import config_options
+from streamweaver.client import ids
 from streamweaver.config import Config
 from streamweaver.connection import address_of, connect_async, translated
 from streamweaver.errors import InvalidIdError
@@ -37,10 +38,7 @@ from streamweaver.storage import Store, open_store
 from streamweaver.units import format_bytes
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_BOUND_HELP = (
-    "a stream ID (1714564800000-0), epoch milliseconds (1714564800000) "
-    "or an ISO 8601 time (2024-05-01T12:00:00Z; without an offset it is UTC)"
-)
+_BOUND_HELP = f"{ids.ID_HELP}; {ids.TIME_HELP}"
 
 
 @click.group("archive")
@@ -284,22 +282,9 @@ def _time(ms: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
-def _bound(text: str, option: str, *, end: bool) -> str:
+def _bound(text: str, option: str, *, end: bool) -> str | None:
     try:
-        layout.parse_bound(text, 0)
-        return text
-    except InvalidIdError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a position; use {_BOUND_HELP}", param_hint=option
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    ms = (moment - _EPOCH) // timedelta(milliseconds=1)
-    if ms < 0:
-        raise click.BadParameter(f"{text!r} is before 1970", param_hint=option)
-    # A time names a whole millisecond: --to includes every sequence in it.
-    return f"{ms}-{layout.MAX_PART}" if end else f"{ms}-0"
+        bound = ids.end_bound(text) if end else ids.start_bound(text)
+    except InvalidIdError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    return None if bound in ("-", "+") else bound
