@@ -198,6 +198,7 @@ def produce_rate(port: int, stream: str, n: int) -> float:
 def bench_producer(server, client, n: int, work: Path) -> dict:
     print(f"\n== Producer throughput, {n:,} messages, with and without archival")
     alone = [produce_rate(server.port, f"alone-{i}", n) for i in range(3)]
+    client.delete(*(f"alone-{i}" for i in range(3)))  # not a backlog for the broker
     config = fast_config(server.port, work / "prod-archive")
     config["archive"] = {"read_batch": 1000, "segment_max_age": "1s"}
     broker = BrokerProcess(config, work / "prod-broker").start()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
 from streamweaver.archive.archiver import Archiver
+from streamweaver.archive.bounded import run_bounded
 from streamweaver.archive.rawread import raw_client
 from streamweaver.archive.reader import read_archive
 from streamweaver.archive.segment import encode_segment
@@ -193,3 +195,41 @@ async def test_an_orphan_beyond_the_archived_point_waits_until_covered(
     assert orphan.name in names_at_start
     assert orphan.name not in names
     assert [m.count for m in await segment_index.segments("orders")] == [30, 50]
+
+
+async def test_many_streams_are_archived_by_a_few_workers(
+    r, raw, archive_store, segment_index
+):
+    for k in range(20):
+        produce(r, f"s{k}", 30, old=True)
+    archiver = Archiver(
+        archive_config(segment_max_age="1m"), raw, archive_store, segment_index
+    )
+
+    await archiver.pass_once({f"s{k}": None for k in range(20)})
+
+    counts = [
+        sum(m.count for m in await segment_index.segments(f"s{k}")) for k in range(20)
+    ]
+    assert counts == [30] * 20
+
+
+async def test_bounded_runs_never_exceed_the_limit_and_keep_each_error():
+    running, peak = 0, 0
+
+    async def work(key, value):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0)
+        running -= 1
+        if key == "bad":
+            raise ValueError(value)
+        return value * 2
+
+    items = [(f"k{i}", i) for i in range(50)] + [("bad", -1)]
+    results = await run_bounded(work, items, 4)
+
+    assert peak == 4
+    assert results["k7"] == 14
+    assert isinstance(results["bad"], ValueError)

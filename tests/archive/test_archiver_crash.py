@@ -29,6 +29,8 @@ from streamweaver.archive.verify import verify_archive
 from streamweaver.config.model import LocalStorageConfig
 from streamweaver.storage.local import LocalStore
 
+pytestmark = pytest.mark.slow
+
 HOUR_AGO_MS = int(time.time() * 1000) - 3_600_000
 
 

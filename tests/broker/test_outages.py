@@ -23,6 +23,8 @@ from broker.harness import (
 )
 from streamweaver.embedded import EmbeddedServer
 
+pytestmark = pytest.mark.slow
+
 HOUR_AGO_MS = int(time.time() * 1000) - 3_600_000
 TRIM_ALL_ARCHIVED = {"policy": "time", "max_age": "1ms"}
 

@@ -23,6 +23,7 @@ import gc
 import itertools
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import pyarrow as pa
 import redis.asyncio
 
 from streamweaver.archive import faults, orphans
+from streamweaver.archive.bounded import run_bounded
 from streamweaver.archive.index import SegmentIndex
 from streamweaver.archive.rawread import RawEntry, raw_client, xrange_raw
 from streamweaver.archive.segment import SegmentMeta, encode_segment
@@ -51,6 +53,7 @@ SEGMENTS_PER_TURN = 8
 """Segments one stream may write before the others get their turn."""
 
 IDLE_POLL_S = 0.25
+IDLE_MAX_S = 2.0
 MAX_BACKOFF_S = 5.0
 
 
@@ -91,7 +94,12 @@ class Archiver:
         self._index = index
         self._outages = outages or Outages()
         self._state: dict[str, _Building] = {}
-        self._gate = asyncio.Semaphore(CONCURRENCY)
+        self._idle: defaultdict[str, tuple[float, float]] = defaultdict(
+            lambda: (0.0, 0.0)
+        )
+        self._idle_max_s = max(
+            IDLE_POLL_S, min(IDLE_MAX_S, config.segment_max_age_s / 4)
+        )
 
     async def run(self, owned) -> None:
         """Archive forever the streams ``owned()`` returns (name to lease epoch)."""
@@ -115,54 +123,64 @@ class Archiver:
         """One round over ``streams``; True if any segment was written."""
         for gone in set(self._state) - set(streams):
             del self._state[gone]  # another instance archives it now
-        results = await asyncio.gather(
-            *(self._turn(stream, epoch) for stream, epoch in streams.items()),
-            return_exceptions=True,
-        )
+        for gone in set(self._idle) - set(streams):
+            del self._idle[gone]
+        now = time.monotonic()
+        due = {s: e for s, e in streams.items() if self._idle[s][0] <= now}
+        results = await run_bounded(self._turn, due.items(), CONCURRENCY)
         busy = False
-        for stream, result in zip(streams, results, strict=True):
-            if isinstance(result, BaseException):
-                self._state.pop(stream, None)  # resume from the index next time
-                if isinstance(result, LeaseLostError):
-                    log.info("Stopped archiving %r: %s", stream, result)
-                    continue
-                if isinstance(result, OUTAGE_ERRORS):
-                    raise result
-                if not isinstance(result, Exception):
-                    raise result
+        for stream, result in results.items():
+            if not isinstance(result, Exception):
+                busy = busy or result
+                continue
+            self._state.pop(stream, None)  # resume from the index next time
+            if isinstance(result, LeaseLostError):
+                log.info("Stopped archiving %r: %s", stream, result)
+            elif isinstance(result, OUTAGE_ERRORS):
+                raise result
+            else:
                 metrics.ARCHIVE_ERRORS.labels(stream).inc()
                 log.error("Archiving %r failed; retrying.", stream, exc_info=result)
-            else:
-                busy = busy or result
         return busy
 
     async def _turn(self, stream: str, epoch: int | None) -> bool:
-        async with self._gate:
-            state = self._state.get(stream) or await self._start(stream)
-            # The next segment is read while the previous one is stored and
-            # recorded, but not while it is encoded: encoding is the memory peak.
-            writing: asyncio.Task[None] | None = None
-            written = 0
-            try:
-                while written < SEGMENTS_PER_TURN:
-                    if not await self._fill(stream, state):
-                        break
-                    if writing is not None:
-                        await writing
-                    encoded = asyncio.Event()
-                    writing = asyncio.create_task(
-                        self._write(stream, state, state.take(), epoch, encoded)
-                    )
-                    await encoded.wait()
-                    written += 1
+        state = self._state.get(stream) or await self._start(stream)
+        cursor_before = state.cursor
+        # The next segment is read while the previous one is stored and
+        # recorded, but not while it is encoded: encoding is the memory peak.
+        writing: asyncio.Task[None] | None = None
+        written = 0
+        try:
+            while written < SEGMENTS_PER_TURN:
+                if not await self._fill(stream, state):
+                    break
                 if writing is not None:
                     await writing
-            finally:
-                if writing is not None and not writing.done():
-                    writing.cancel()
-                    await asyncio.gather(writing, return_exceptions=True)
-            self._set_lag(stream, state, behind=written == SEGMENTS_PER_TURN)
-            return written > 0
+                encoded = asyncio.Event()
+                writing = asyncio.create_task(
+                    self._write(stream, state, state.take(), epoch, encoded)
+                )
+                await encoded.wait()
+                written += 1
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+        self._set_lag(stream, state, behind=written == SEGMENTS_PER_TURN)
+        self._note_activity(stream, moved=state.cursor != cursor_before)
+        return written > 0
+
+    def _note_activity(self, stream: str, *, moved: bool) -> None:
+        # A stream with nothing new is polled less and less often, up to
+        # IDLE_MAX_S, so thousands of quiet streams cost few commands.
+        _, wait_s = self._idle[stream]
+        if moved:
+            self._idle[stream] = (0.0, 0.0)
+            return
+        wait_s = min(max(IDLE_POLL_S, wait_s * 2), self._idle_max_s)
+        self._idle[stream] = (time.monotonic() + wait_s, wait_s)
 
     async def _start(self, stream: str) -> _Building:
         await self._index.ensure(stream)

@@ -11,7 +11,6 @@ another instance can never trim it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,9 @@ import redis.asyncio
 
 from streamweaver import keys
 from streamweaver.archive import faults
+from streamweaver.archive.bounded import run_bounded
 from streamweaver.archive.rawread import id_at_offset
+from streamweaver.broker.supervisor import OUTAGE_ERRORS
 from streamweaver.config.model import Config
 from streamweaver.monitoring import metrics
 from streamweaver.retention import groups as groups_mod
@@ -77,14 +78,16 @@ class Trimmer:
 
     async def check_all(self, streams: dict[str, int | None]) -> int:
         """Trim every given stream (name to lease epoch); returns entries trimmed."""
-        gate = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(stream: str, epoch: int | None) -> int:
-            async with gate:
-                return await self.check(stream, epoch)
-
-        done = await asyncio.gather(*(one(s, e) for s, e in streams.items()))
-        return sum(done)
+        results = await run_bounded(self.check, streams.items(), CONCURRENCY)
+        total = 0
+        for stream, result in results.items():
+            if isinstance(result, OUTAGE_ERRORS):
+                raise result
+            if isinstance(result, Exception):
+                log.error("Retention of %r failed; retrying.", stream, exc_info=result)
+            else:
+                total += result
+        return total
 
     async def check(self, stream: str, epoch: int | None = None) -> int:
         """Trim one stream as far as retention and the archive allow."""
