@@ -97,6 +97,7 @@ class Archiver:
         self._idle: defaultdict[str, tuple[float, float]] = defaultdict(
             lambda: (0.0, 0.0)
         )
+        self._worked_on = 0
         self._idle_max_s = max(
             IDLE_POLL_S, min(IDLE_MAX_S, config.segment_max_age_s / 4)
         )
@@ -114,8 +115,8 @@ class Archiver:
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
                 continue
-            if streams:
-                self._outages.recovered(REDIS)
+            if self._worked_on:
+                self._outages.recovered(REDIS)  # those streams were just read
             if not busy:
                 await asyncio.sleep(IDLE_POLL_S)
 
@@ -127,6 +128,7 @@ class Archiver:
             del self._idle[gone]
         now = time.monotonic()
         due = {s: e for s, e in streams.items() if self._idle[s][0] <= now}
+        self._worked_on = len(due)
         results = await run_bounded(self._turn, due.items(), CONCURRENCY)
         busy = False
         for stream, result in results.items():
