@@ -13,6 +13,7 @@ from streamweaver.archive.rawread import raw_client
 from streamweaver.archive.reader import read_archive
 from streamweaver.archive.segment import encode_segment
 from streamweaver.config.model import ArchiveConfig
+from streamweaver.monitoring import metrics
 
 
 @pytest.fixture
@@ -20,6 +21,10 @@ async def raw(redis_config):
     client = raw_client(redis_config)
     yield client
     await client.aclose()
+
+
+def sample(name: str, stream: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, {"stream": stream}) or 0.0
 
 
 def archive_config(**values) -> ArchiveConfig:
@@ -55,12 +60,18 @@ async def test_full_segments_are_written_and_the_rest_waits_for_its_age(
 ):
     ids = produce(r, "orders", 250)
     archiver = Archiver(archive_config(), raw, archive_store, segment_index)
+    messages_before = sample("streamweaver_archived_messages_total", "orders")
+    segments_before = sample("streamweaver_archive_segments_written_total", "orders")
 
     await archiver.pass_once({"orders": None})
 
     metas = await segment_index.segments("orders")
     assert [m.count for m in metas] == [100, 100]
     assert await segment_index.archived_until("orders") == ids[199].decode()
+    messages = sample("streamweaver_archived_messages_total", "orders")
+    segments = sample("streamweaver_archive_segments_written_total", "orders")
+    assert (messages - messages_before, segments - segments_before) == (200, 2)
+    assert sample("streamweaver_archive_lag_seconds", "orders") < 600
 
 
 async def test_a_segment_is_cut_once_its_oldest_entry_is_older_than_max_age(
