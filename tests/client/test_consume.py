@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from streamweaver import MessageError
+from streamweaver import DecodingError, MessageError
+from streamweaver.client import ConsumerOptions
 from streamweaver.client import headers as hdr
 from streamweaver.client._consumer import RELEASE_IDLE_MS
 from streamweaver.client.ids import parse_id
@@ -63,9 +64,10 @@ def test_consumed_and_acked_messages_leave_the_pending_list(client, fast):
     assert client.pending("s", "g") == []
 
 
-def test_acks_are_sent_with_the_next_read(client, fast):
+def test_acks_are_sent_with_the_next_read(client):
     client.produce_batch("s", [{"n": 1}, {"n": 2}])
-    with client.consume("s", "g", "c", start="0", count=1, block_ms=50) as consumer:
+    options = ConsumerOptions(count=1, block_ms=50, prefetch=False)
+    with client.consume("s", "g", "c", start="0", options=options) as consumer:
         iterator = iter(consumer)
         next(iterator).ack()
         assert len(client.pending("s", "g")) == 1  # the second is not read yet
@@ -73,6 +75,19 @@ def test_acks_are_sent_with_the_next_read(client, fast):
         assert [p.id for p in client.pending("s", "g")] == [
             m.id for m in client.read("s")
         ][1:]
+
+
+def test_the_next_batch_is_read_ahead_and_released_on_stop(client):
+    client.produce_batch("s", [{"n": 1}, {"n": 2}, {"n": 3}])
+    with client.consume("s", "g", "c", start="0", count=1, block_ms=50) as consumer:
+        iterator = iter(consumer)
+        next(iterator).ack()
+        wait_for(lambda: len(client.pending("s", "g")) == 2)  # n=2 read ahead
+        consumer.stop()
+        assert list(iterator) == []
+
+    (released,) = client.pending("s", "g")
+    assert released.deliveries == 0
 
 
 def test_leaving_the_loop_early_sends_acks_and_releases_the_rest(client, fast):
@@ -195,18 +210,35 @@ def test_messages_nobody_acks_go_to_the_dead_letters_after_max_deliveries(client
     assert client.pending("s", "g") == []
 
 
-def test_a_message_that_cannot_be_decoded_is_dead_lettered_not_fatal(client, r, fast):
+def test_a_message_that_cannot_be_decoded_is_dead_lettered_at_once(client, r, fast):
     r.xadd("s", {"n": "x", "sw:types": '{"n":"int"}'})
     client.produce("s", {"n": 2})
+    good = []
 
-    with client.consume("s", "g", "c", start="0", **fast) as consumer:
-        (good,) = take(consumer, 1)
-        good.ack()
+    def handler(message):
+        good.append(message.fields)
+        if message.fields == {"n": 2}:
+            client.stop()
 
-    assert good.fields == {"n": 2}
+    client.run_consumer("s", "g", handler, start="0", **fast)
+
+    assert good == [{"n": 2}]
     ((_, letter),) = r.xrange(dead_letter_stream("s"))
     assert b"cannot decode" in letter[hdr.DLQ_REASON.encode()]
+    assert letter[hdr.DLQ_DELIVERIES.encode()] == b"1"
     assert letter[b"n"] == b"x"
+    assert client.pending("s", "g") == []
+
+
+def test_fields_are_decoded_when_first_used(client, r, fast):
+    r.xadd("s", {"n": "x", "sw:types": '{"n":"int"}'})
+    with client.consume("s", "g", "c", start="0", **fast) as consumer:
+        (message,) = take(consumer, 1)
+        assert message.raw_fields[b"n"] == b"x"
+        with pytest.raises(DecodingError, match="'n'") as caught:
+            message.fields  # noqa: B018
+        assert caught.value.message_id == message.id
+        message.dead_letter("bad input")
 
 
 def test_a_handler_may_dead_letter_a_message_itself(client, fast):

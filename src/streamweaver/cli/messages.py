@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import click
 
 from streamweaver.cli.common import config_options
-from streamweaver.client import Client, Message
+from streamweaver.client import Client, ConsumerOptions, Message
 from streamweaver.config import Config
 from streamweaver.units import DURATION_HELP, parse_duration_s
 
@@ -103,6 +103,8 @@ def consume(
             claim_idle_ms=claim_idle_ms,
             max_deliveries=max_deliveries,
             count=min(count or 100, 100),
+            # reading ahead would fetch messages past --count only to release them
+            options=ConsumerOptions(prefetch=count is None),
         )
         with running:
             for message in islice(running, count):

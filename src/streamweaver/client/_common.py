@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar
 
 from streamweaver.client import _ops
 from streamweaver.client._consumer import ConsumerOptions
 from streamweaver.client._ops import MessageInput, RangeCursor
 from streamweaver.client._setup import Target, default_consumer_name, redis_config_of
-from streamweaver.client.codec import EncodedMessage, decode_message
+from streamweaver.client.codec import EncodedMessage
 from streamweaver.client.ids import Position, end_bound, last_seen_id, start_bound
 from streamweaver.client.message import BaseMessage
 from streamweaver.client.names import check_group, check_stream
 from streamweaver.config import RedisConfig
 from streamweaver.connection import address_of
-from streamweaver.errors import ConfigError
+from streamweaver.errors import ConfigError, DecodingError
 
 log = logging.getLogger("streamweaver.client")
 
@@ -59,7 +59,7 @@ class ClientSetup:
 
     def encode_batch(
         self, stream: str, messages: Iterable[MessageInput]
-    ) -> list[EncodedMessage]:
+    ) -> list[Sequence[bytes]]:
         return _ops.encode_all(check_stream(stream), messages, self.max_message_bytes)
 
     def range_cursor(
@@ -110,16 +110,8 @@ def tail_after(start: Position) -> str | None:
 def build_message(
     cls: type[M], stream: str, entry_id: str, flat: list[bytes], **extra: Any
 ) -> M:
-    """Decode a read entry into a message of the given class."""
-    fields, headers = decode_message(flat, stream=stream, message_id=entry_id)
-    return cls(
-        stream=stream,
-        id=entry_id,
-        fields=fields,
-        headers=headers,
-        raw=EncodedMessage(flat),
-        **extra,
-    )
+    """A message of the given class for a read entry (decoded on first use)."""
+    return cls(stream, entry_id, flat, **extra)
 
 
 def _positive(name: str, value: int, *, allow_zero: bool = False) -> int:
@@ -139,6 +131,11 @@ def log_handler_failure(message: BaseMessage, exc: Exception) -> None:
         describe_failure(exc),
         exc_info=exc,
     )
+
+
+def is_undecodable(message: BaseMessage, exc: Exception) -> bool:
+    """Whether a handler failed because this message's fields do not decode."""
+    return isinstance(exc, DecodingError) and exc.message_id == message.id
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -14,21 +14,31 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+import redis.exceptions
 
 from streamweaver import keys
 from streamweaver.client import headers as hdr
 from streamweaver.client._protocol import (
     Batch,
     Call,
+    Channel,
+    Entry,
     Op,
+    Packed,
+    Receive,
+    Release,
+    Send,
     parse_autoclaim,
     parse_pending,
     parse_stream_reply,
+    translate_reply_error,
 )
-from streamweaver.client.codec import EncodedMessage, decode_message
+from streamweaver.client._resp import pack_commands
+from streamweaver.client.codec import EncodedMessage
 from streamweaver.client.message import BaseMessage
-from streamweaver.errors import ConfigError, DecodingError
+from streamweaver.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +64,9 @@ class ConsumerOptions:
     """Deliveries before an entry goes to the dead-letter stream; None for never."""
     ack_flush_ms: int = 100
     """Longest time an ack waits to be sent with others."""
+    prefetch: bool = True
+    """Ask for the next batch as soon as one arrives, so Redis prepares it while
+    this one is handled; up to twice ``count`` messages are then held."""
 
     def __post_init__(self) -> None:
         for name in ("count", "block_ms", "claim_idle_ms", "claim_interval_ms"):
@@ -71,11 +84,8 @@ class ConsumerOptions:
             )
 
 
-@dataclass(slots=True)
-class Delivery:
-    id: str
-    flat: list[bytes]
-    count: int | None
+Delivery = tuple[str, list[bytes], int | None]
+"""An entry handed to this consumer: ID, flat field/value list, delivery count."""
 
 
 class ConsumerCore(Generic[M]):
@@ -99,6 +109,9 @@ class ConsumerCore(Generic[M]):
         self._first_ack_at = 0.0
         self._cursor = "0-0"
         self._next_reclaim_at = 0.0
+        self._channel = Channel()
+        self._ahead: tuple[int, list[str]] | None = None
+        """A read sent but not received: its number of replies and the acks in it."""
         self.stop_requested = False
         self.closed = False
         self.iterating = False
@@ -106,48 +119,71 @@ class ConsumerCore(Generic[M]):
 
     # -- reading ---------------------------------------------------------
 
+    def pop_ready(self) -> M | None:
+        """The next buffered message if it can be handed out without any IO."""
+        if self.stop_requested or not self._buffer:
+            return None
+        entry_id, flat, count = self._buffer.popleft()
+        return self._make(self.stream, entry_id, flat, count, self.group, self.consumer)
+
     def next_message(self) -> Op[M | None]:
         """The next message to handle, or None once stop was requested."""
         while not self.stop_requested:
-            if not self._buffer:
-                yield from self._fetch()
-                continue
-            delivery = self._buffer.popleft()
-            try:
-                fields, headers = decode_message(
-                    delivery.flat, stream=self.stream, message_id=delivery.id
-                )
-            except DecodingError as exc:
-                yield from self._dead_letter(delivery, f"cannot decode: {exc}")
-                continue
-            return self._make(
-                stream=self.stream,
-                id=delivery.id,
-                fields=fields,
-                headers=headers,
-                raw=EncodedMessage(delivery.flat),
-                delivery_count=delivery.count,
-                group=self.group,
-                consumer=self.consumer,
-            )
+            if self._buffer:
+                return self.pop_ready()
+            yield from self._fetch()
         return None
 
     def _fetch(self) -> Op[None]:
-        yield from self.flush_acks()
-        if time.monotonic() >= self._next_reclaim_at:
+        if self._ahead is None and time.monotonic() >= self._next_reclaim_at:
+            yield from self.flush_acks()
             yield from self._reclaim()
             if self._buffer:
                 return
+        if self._ahead is None:
+            yield from self._send_read(block=True)
+        entries = yield from self._receive_read()
+        self._buffer.extend((entry_id, flat, 1) for entry_id, flat in entries)
+        if entries and self.options.prefetch and not self.stop_requested:
+            # Without BLOCK: the answer comes at once, even if it is empty.
+            yield from self._send_read(block=False)
+
+    def _send_read(self, *, block: bool) -> Op[None]:
+        """Send the collected acks and a read on this consumer's channel."""
         o = self.options
-        reply = yield Call(
+        wait = ("BLOCK", o.block_ms) if block else ()
+        commands: list[tuple[Any, ...]] = [
             ("XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", o.count,
-             "BLOCK", o.block_ms, "STREAMS", self.stream, ">"),
-            self.stream,
-            self.group,
-        )  # fmt: skip
-        self._buffer.extend(
-            Delivery(entry_id, flat, 1) for entry_id, flat in parse_stream_reply(reply)
-        )
+             *wait, "STREAMS", self.stream, ">")
+        ]  # fmt: skip
+        acks, self._acks = self._acks, []
+        if acks:
+            commands.insert(0, ("XACK", self.stream, self.group, *acks))
+        try:
+            yield Send(self._channel, pack_commands(commands), self.stream)
+        except BaseException:
+            self._acks[:0] = acks
+            raise
+        self._ahead = (len(commands), acks)
+
+    def _receive_read(self) -> Op[list[Entry]]:
+        """The entries of the read sent last; the acks sent with it are done."""
+        assert self._ahead is not None
+        (replies, acks), self._ahead = self._ahead, None
+        try:
+            answers = yield Receive(self._channel, replies, self.stream)
+        except BaseException:
+            self._acks[:0] = acks  # maybe not applied: XACK again is harmless
+            raise
+        self._check(answers, "XACK" if acks else "XREADGROUP")
+        return parse_stream_reply(answers[-1])
+
+    def _check(self, replies: list[Any], first_command: str) -> None:
+        for index, reply in enumerate(replies):
+            if isinstance(reply, redis.exceptions.ResponseError):
+                command = first_command if index == 0 else "XREADGROUP"
+                error = translate_reply_error(reply, self.stream, self.group, command)
+                raise error from reply
 
     def _reclaim(self) -> Op[None]:
         o = self.options
@@ -184,7 +220,7 @@ class ConsumerCore(Generic[M]):
             if not pending:
                 continue  # acknowledged or claimed by another consumer meanwhile
             count = pending[0].deliveries
-            delivery = Delivery(entry_id, flat, count)
+            delivery = (entry_id, flat, count)
             if o.max_deliveries is not None and count > o.max_deliveries:
                 reason = f"not acknowledged after {count - 1} deliveries"
                 yield from self._dead_letter(delivery, reason, deliveries=count - 1)
@@ -217,13 +253,13 @@ class ConsumerCore(Generic[M]):
         if not self._acks:
             return
         acks, self._acks = self._acks, []
+        command = ("XACK", self.stream, self.group, *acks)
         try:
-            yield Call(
-                ("XACK", self.stream, self.group, *acks), self.stream, self.group
-            )
+            replies = yield Packed(pack_commands([command]), 1, self.stream)
         except BaseException:
             self._acks[:0] = acks
             raise
+        self._check(replies, "XACK")
 
     def nack(
         self, entry_id: str, flat: list[bytes], count: int | None, delay_ms: int,
@@ -234,7 +270,7 @@ class ConsumerCore(Generic[M]):
         if o.max_deliveries is not None and (count or 1) >= o.max_deliveries:
             why = reason or "negatively acknowledged"
             reason = f"{why} on delivery {count} of at most {o.max_deliveries}"
-            yield from self._dead_letter(Delivery(entry_id, flat, count), reason)
+            yield from self._dead_letter((entry_id, flat, count), reason)
             return
         delay_ms = max(0, min(int(delay_ms), o.claim_idle_ms))
         idle_ms = RELEASE_IDLE_MS if delay_ms == 0 else o.claim_idle_ms - delay_ms
@@ -253,17 +289,19 @@ class ConsumerCore(Generic[M]):
         self, entry_id: str, flat: list[bytes], count: int | None, reason: str
     ) -> Op[None]:
         """Move a delivered entry to the dead-letter stream now."""
-        yield from self._dead_letter(Delivery(entry_id, flat, count), reason)
+        yield from self._dead_letter((entry_id, flat, count), reason)
 
     def _dead_letter(
         self, delivery: Delivery, reason: str, deliveries: int | None = None
     ) -> Op[None]:
+        entry_id, flat, count = delivery
         target = keys.dead_letter_stream(self.stream)
-        count = delivery.count if deliveries is None else deliveries
-        message = EncodedMessage(delivery.flat).with_headers({
+        if deliveries is not None:
+            count = deliveries
+        message = EncodedMessage(flat).with_headers({
             hdr.DLQ_REASON: reason,
             hdr.DLQ_STREAM: self.stream,
-            hdr.DLQ_ID: delivery.id,
+            hdr.DLQ_ID: entry_id,
             hdr.DLQ_GROUP: self.group,
             hdr.DLQ_CONSUMER: self.consumer,
             hdr.DLQ_DELIVERIES: str(count or 0),
@@ -272,13 +310,13 @@ class ConsumerCore(Generic[M]):
         yield Batch(
             (
                 Call(("XADD", target, "*", *message.flat), target),
-                Call(("XACK", self.stream, self.group, delivery.id), self.stream),
+                Call(("XACK", self.stream, self.group, entry_id), self.stream),
             ),
             transaction=True,
         )
         log.error(
             "Moved message %s of %r to %r for group %r: %s.",
-            delivery.id,
+            entry_id,
             self.stream,
             target,
             self.group,
@@ -297,11 +335,15 @@ class ConsumerCore(Generic[M]):
 
     def pause(self) -> Op[None]:
         """Send the collected acks and release every entry not yet handed out."""
+        if self._ahead is not None:
+            entries = yield from self._receive_read()
+            self._buffer.extend((entry_id, flat, 1) for entry_id, flat in entries)
+        yield Release(self._channel)
         yield from self.flush_acks()
         unhandled, self._buffer = list(self._buffer), deque()
         by_count: dict[int, list[str]] = {}
-        for delivery in unhandled:
-            by_count.setdefault(delivery.count or 1, []).append(delivery.id)
+        for entry_id, _, count in unhandled:
+            by_count.setdefault(count or 1, []).append(entry_id)
         for count, entry_ids in by_count.items():
             # RETRYCOUNT undoes this delivery, so releasing costs no attempt
             yield Call(

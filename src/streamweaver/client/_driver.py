@@ -12,7 +12,18 @@ import redis
 import redis.asyncio
 import redis.exceptions
 
-from streamweaver.client._protocol import Batch, Call, Effect, Op, Packed, translate_for
+from streamweaver.client._protocol import (
+    Batch,
+    Call,
+    Channel,
+    Effect,
+    Op,
+    Packed,
+    Receive,
+    Release,
+    Send,
+    translate_for,
+)
 from streamweaver.connection import translate
 from streamweaver.errors import StreamWeaverError
 
@@ -65,12 +76,17 @@ class SyncDriver:
                 reply, error = self._execute(value), None
             except redis.exceptions.RedisError as exc:
                 reply, error = None, _translate(value, exc, self.address)
+            except BaseException:
+                self._drop_channel(value)
+                raise
             done, value = _advance(op, reply, error)
         return value
 
     def _execute(self, effect: Effect) -> Any:
         if isinstance(effect, Call):
             return self.client.execute_command(*effect.args)
+        if isinstance(effect, Send | Receive | Release):
+            return self._channel(effect)
         if isinstance(effect, Batch):
             pipe = self.client.pipeline(transaction=effect.transaction)
             for call in effect.calls:
@@ -78,18 +94,38 @@ class SyncDriver:
             return pipe.execute(raise_on_error=effect.transaction)
         return self._packed(effect)
 
+    def _channel(self, effect: Send | Receive | Release) -> Any:
+        channel = effect.channel
+        pool = self.client.connection_pool
+        try:
+            if isinstance(effect, Send):
+                if channel.conn is None:
+                    channel.conn = pool.get_connection()
+                channel.conn.send_packed_command([effect.payload])
+                return None
+            if isinstance(effect, Receive):
+                return [_read(channel.conn) for _ in range(effect.replies)]
+        except BaseException:
+            self._drop_channel(effect)
+            raise
+        if channel.conn is not None:
+            conn, channel.conn = channel.conn, None
+            pool.release(conn)
+        return None
+
+    def _drop_channel(self, effect: Effect) -> None:
+        channel = getattr(effect, "channel", None)
+        if isinstance(channel, Channel) and channel.conn is not None:
+            conn, channel.conn = channel.conn, None
+            conn.disconnect()  # replies may be left unread: the stream is unusable
+            self.client.connection_pool.release(conn)
+
     def _packed(self, effect: Packed) -> list[Any]:
         pool = self.client.connection_pool
         conn = pool.get_connection()
         try:
             conn.send_packed_command([effect.payload])
-            replies: list[Any] = []
-            for _ in range(effect.replies):
-                try:
-                    replies.append(conn.read_response())
-                except redis.exceptions.ResponseError as exc:
-                    replies.append(exc)
-            return replies
+            return [_read(conn) for _ in range(effect.replies)]
         except BaseException:
             conn.disconnect()  # replies may be left unread: the stream is unusable
             raise
@@ -111,12 +147,17 @@ class AsyncDriver:
                 reply, error = await self._execute(value), None
             except redis.exceptions.RedisError as exc:
                 reply, error = None, _translate(value, exc, self.address)
+            except BaseException:
+                await self._drop_channel(value)
+                raise
             done, value = _advance(op, reply, error)
         return value
 
     async def _execute(self, effect: Effect) -> Any:
         if isinstance(effect, Call):
             return await self.client.execute_command(*effect.args)
+        if isinstance(effect, Send | Receive | Release):
+            return await self._channel(effect)
         if isinstance(effect, Batch):
             pipe = self.client.pipeline(transaction=effect.transaction)
             for call in effect.calls:
@@ -124,20 +165,54 @@ class AsyncDriver:
             return await pipe.execute(raise_on_error=effect.transaction)
         return await self._packed(effect)
 
+    async def _channel(self, effect: Send | Receive | Release) -> Any:
+        channel = effect.channel
+        pool = self.client.connection_pool
+        try:
+            if isinstance(effect, Send):
+                if channel.conn is None:
+                    channel.conn = await pool.get_connection()
+                await channel.conn.send_packed_command(effect.payload)
+                return None
+            if isinstance(effect, Receive):
+                return [await _aread(channel.conn) for _ in range(effect.replies)]
+        except BaseException:
+            await self._drop_channel(effect)
+            raise
+        if channel.conn is not None:
+            conn, channel.conn = channel.conn, None
+            await pool.release(conn)
+        return None
+
+    async def _drop_channel(self, effect: Effect) -> None:
+        channel = getattr(effect, "channel", None)
+        if isinstance(channel, Channel) and channel.conn is not None:
+            conn, channel.conn = channel.conn, None
+            await conn.disconnect()
+            await self.client.connection_pool.release(conn)
+
     async def _packed(self, effect: Packed) -> list[Any]:
         pool = self.client.connection_pool
         conn = await pool.get_connection()
         try:
             await conn.send_packed_command(effect.payload)
-            replies: list[Any] = []
-            for _ in range(effect.replies):
-                try:
-                    replies.append(await conn.read_response())
-                except redis.exceptions.ResponseError as exc:
-                    replies.append(exc)
-            return replies
+            return [await _aread(conn) for _ in range(effect.replies)]
         except BaseException:
             await conn.disconnect()
             raise
         finally:
             await pool.release(conn)
+
+
+def _read(conn: Any) -> Any:
+    try:
+        return conn.read_response()
+    except redis.exceptions.ResponseError as exc:
+        return exc
+
+
+async def _aread(conn: Any) -> Any:
+    try:
+        return await conn.read_response()
+    except redis.exceptions.ResponseError as exc:
+        return exc

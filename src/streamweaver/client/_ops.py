@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import redis.exceptions
@@ -19,7 +19,12 @@ from streamweaver.client._protocol import (
     translate_reply_error,
 )
 from streamweaver.client._resp import pack_xadds
-from streamweaver.client.codec import EncodedMessage, Value, encode_message
+from streamweaver.client.codec import (
+    EncodedMessage,
+    Value,
+    encode_flat,
+    encode_message,
+)
 from streamweaver.client.ids import MAX_PART, next_id
 from streamweaver.errors import GroupExistsError, MessageTooLargeError
 
@@ -59,7 +64,7 @@ def produce(stream: str, message: EncodedMessage) -> Op[str]:
     return reply.decode()
 
 
-def produce_batch(stream: str, messages: list[EncodedMessage]) -> Op[list[str]]:
+def produce_batch(stream: str, messages: list[Sequence[bytes]]) -> Op[list[str]]:
     ids: list[str] = []
     for first in range(0, len(messages), PACKED_BATCH_MAX):
         chunk = messages[first : first + PACKED_BATCH_MAX]
@@ -151,6 +156,18 @@ class RangeCursor:
 
 def encode_all(
     stream: str, messages: Iterable[MessageInput], max_bytes: int
-) -> list[EncodedMessage]:
+) -> list[Sequence[bytes]]:
     """Encode and check every message of a batch before anything is sent."""
-    return [prepare(stream, message, None, max_bytes) for message in messages]
+    encoded: list[Sequence[bytes]] = []
+    append = encoded.append
+    for message in messages:
+        # prepare() inlined: this loop runs for every message of every batch
+        flat = (
+            message.flat
+            if isinstance(message, EncodedMessage)
+            else encode_flat(message)
+        )
+        if sum(map(len, flat)) > max_bytes:
+            prepare(stream, EncodedMessage(flat), None, max_bytes)  # raises
+        append(flat)
+    return encoded

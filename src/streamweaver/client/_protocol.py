@@ -2,7 +2,9 @@
 
 An operation is a generator that yields effects (:class:`Call`, :class:`Batch`,
 :class:`Packed`) and receives their raw replies; its return value is the result.
-The sync and asyncio drivers in :mod:`._driver` carry the effects out, so every
+:class:`Send`, :class:`Receive` and :class:`Release` work on a :class:`Channel`,
+a connection kept across effects. The sync and asyncio drivers in
+:mod:`._driver` carry the effects out, so every
 operation is written once for both clients. Replies arrive as RESP2 parsed by
 hiredis or redis-py without any response callback: lists and bytes.
 """
@@ -61,7 +63,45 @@ class Packed:
     stream: str | None = None
 
 
-Effect = Call | Batch | Packed
+class Channel:
+    """A connection one party keeps across effects; the driver fills ``conn``.
+
+    A consumer sends its next read on it and receives the reply later, so that
+    Redis prepares the next batch while the application handles this one.
+    """
+
+    __slots__ = ("conn",)
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Write RESP on a channel without waiting; :class:`Receive` reads replies."""
+
+    channel: Channel
+    payload: bytes
+    stream: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """Read ``replies`` replies from a channel (errors inline, as for Packed)."""
+
+    channel: Channel
+    replies: int
+    stream: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give a channel's connection back; it must have no reply left unread."""
+
+    channel: Channel
+
+
+Effect = Call | Batch | Packed | Send | Receive | Release
 Op = Generator[Effect, Any, T]
 Entry = tuple[str, list[bytes]]
 """An entry as read: its ID and flat field/value list."""

@@ -16,6 +16,7 @@ from streamweaver.client._common import (
     build_message,
     describe_failure,
     group_start,
+    is_undecodable,
     log_handler_failure,
     tail_after,
 )
@@ -219,7 +220,8 @@ class AsyncClient:
 
         A message is acked when the handler returns and nacked (retried after
         ``retry_delay_ms``) when it raises; after ``max_deliveries`` it goes to
-        the dead-letter stream. Takes the keyword options of :meth:`consume`.
+        the dead-letter stream, as does at once a message whose fields cannot
+        be decoded. Takes the keyword options of :meth:`consume`.
         """
         running = self.consume(stream, group, consumer, **consume_kwargs)
         async with running:
@@ -230,7 +232,11 @@ class AsyncClient:
                         await result
                 except Exception as exc:
                     log_handler_failure(message, exc)
-                    if not message.settled:
+                    if message.settled:
+                        continue
+                    if is_undecodable(message, exc):
+                        await message.dead_letter(f"cannot decode: {exc}")
+                    else:
                         await message.nack(retry_delay_ms, reason=describe_failure(exc))
                 else:
                     if not message.settled:

@@ -56,9 +56,11 @@ class AsyncConsumer:
         self._core.iterating = True
         try:
             while True:
-                message = await self._driver.run(self._core.next_message())
+                message = self._core.pop_ready()
                 if message is None:
-                    return
+                    message = await self._driver.run(self._core.next_message())
+                    if message is None:
+                        return
                 yield message
         finally:
             self._core.iterating = False

@@ -103,24 +103,42 @@ def encode_message(
     fields: Mapping[str, Value], headers: Mapping[str, str] | None = None
 ) -> EncodedMessage:
     """Encode user fields (and optional ``sw:`` headers) into an entry's pairs."""
-    if not isinstance(fields, Mapping):
+    return EncodedMessage(encode_flat(fields, headers))
+
+
+def encode_flat(
+    fields: Mapping[str, Value], headers: Mapping[str, str] | None = None
+) -> list[bytes]:
+    """Like :func:`encode_message`, as the bare list of names and values."""
+    if type(fields) is not dict and not isinstance(fields, Mapping):
         raise EncodingError(
             f"a message is a mapping of field names to values, "
             f"not {type(fields).__name__}"
         )
     flat: list[bytes] = []
+    append = flat.append
     types: dict[str, str] | None = None
-    for name, value in fields.items():
-        flat.append(_encode_name(name))
-        if type(value) is str:
-            flat.append(_utf8(value, name))
-            continue
-        raw, type_name = encode_value(value, field=name)
-        flat.append(raw)
-        if type_name is not None:
-            if types is None:
-                types = {}
-            types[name] = type_name
+    try:
+        for name, value in fields.items():
+            # The checks are inlined: this loop runs for every field produced.
+            if type(name) is not str or name.startswith(hdr.PREFIX):
+                _encode_name(name)  # raises with the reason
+            append(name.encode())
+            if type(value) is str:
+                append(value.encode())
+                continue
+            raw, type_name = encode_value(value, field=name)
+            append(raw)
+            if type_name is not None:
+                if types is None:
+                    types = {}
+                types[name] = type_name
+    except UnicodeEncodeError:
+        for name, value in fields.items():  # find the culprit to name it
+            _utf8(name, name)
+            if isinstance(value, str):
+                _utf8(value, name)
+        raise
 
     if types:
         flat.append(_TYPES_NAME)
@@ -129,7 +147,7 @@ def encode_message(
         flat.extend(_encode_headers(headers))
     if not flat:
         raise EncodingError("a message needs at least one field")
-    return EncodedMessage(flat)
+    return flat
 
 
 def encode_value(value: object, *, field: str = "?") -> tuple[bytes, str | None]:
@@ -162,6 +180,21 @@ def decode_message(
     flat: Sequence[bytes], *, stream: str | None = None, message_id: str | None = None
 ) -> tuple[dict[str, Value], dict[str, str]]:
     """Decode an entry's pairs into (fields, headers)."""
+    # Fast path: all text and no header. A name merely containing "sw:" takes
+    # the careful path below, which gives the same result.
+    it = iter(flat)
+    try:
+        fields = {n.decode(): v.decode() for n, v in zip(it, it, strict=False)}
+    except UnicodeDecodeError:
+        return _decode_careful(flat, stream, message_id)
+    if hdr.PREFIX in "".join(fields):
+        return _decode_careful(flat, stream, message_id)
+    return fields, {}  # type: ignore[return-value]
+
+
+def _decode_careful(
+    flat: Sequence[bytes], stream: str | None, message_id: str | None
+) -> tuple[dict[str, Value], dict[str, str]]:
     values: dict[str, bytes] = {}
     headers: dict[str, str] = {}
     types_raw: bytes | None = None

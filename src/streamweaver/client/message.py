@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from streamweaver.client.codec import EncodedMessage, Value
+from streamweaver.client.codec import EncodedMessage, Value, decode_message
 from streamweaver.client.ids import parse_id
-from streamweaver.errors import MessageError
+from streamweaver.errors import DecodingError, MessageError
 
 
 class Settler(Protocol):
@@ -27,29 +28,65 @@ class AsyncSettler(Protocol):
     async def settle_dead_letter(self, message: AsyncMessage, reason: str) -> None: ...
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, repr=False)
 class BaseMessage:
-    """One stream entry, decoded; what sync and async messages share."""
+    """One stream entry; what sync and async messages share.
+
+    ``fields`` and ``headers`` are decoded on first access, so a message that
+    is only passed on or acknowledged costs no decoding; an entry that breaks
+    the encoding raises :class:`~streamweaver.errors.DecodingError` there.
+    """
 
     stream: str
     id: str
-    fields: dict[str, Value]
-    """The user fields, decoded to their original types."""
-    headers: dict[str, str]
-    """StreamWeaver's ``sw:`` header fields (``sw:types`` excepted)."""
-    raw: EncodedMessage
-    """The entry's field/value pairs exactly as stored."""
+    flat: Sequence[bytes]
+    """The entry's field names and values, alternating, exactly as stored."""
     delivery_count: int | None = None
     """How often the group has delivered this entry, counting this delivery."""
     group: str | None = None
     consumer: str | None = None
-    _settler: Any = field(default=None, repr=False, compare=False)
-    _outcome: str | None = field(default=None, repr=False, compare=False)
+    _settler: Any = field(default=None, compare=False)
+    _outcome: str | None = field(default=None, init=False, compare=False)
+    _decoded: tuple[dict[str, Value], dict[str, str]] | None = field(
+        default=None, init=False, compare=False
+    )
+
+    @property
+    def fields(self) -> dict[str, Value]:
+        """The user fields, decoded to their original types."""
+        return (self._decoded or self._decode())[0]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """StreamWeaver's ``sw:`` header fields (``sw:types`` excepted)."""
+        return (self._decoded or self._decode())[1]
+
+    def _decode(self) -> tuple[dict[str, Value], dict[str, str]]:
+        self._decoded = decode_message(
+            self.flat, stream=self.stream, message_id=self.id
+        )
+        return self._decoded
+
+    @property
+    def raw(self) -> EncodedMessage:
+        """The entry's field/value pairs as stored, ready to be produced again."""
+        return EncodedMessage(self.flat)
 
     @property
     def raw_fields(self) -> dict[bytes, bytes]:
         """The stored field/value pairs as a dict of bytes."""
         return dict(self.raw.pairs)
+
+    def __repr__(self) -> str:
+        try:
+            shown = repr(self.fields)
+        except DecodingError:
+            shown = f"<undecodable {self.raw_fields!r}>"
+        count = f", delivery_count={self.delivery_count}" if self.group else ""
+        return (
+            f"{type(self).__name__}(stream={self.stream!r}, id={self.id!r}, "
+            f"fields={shown}{count})"
+        )
 
     @property
     def time_ms(self) -> int:
@@ -84,7 +121,7 @@ class BaseMessage:
 
 
 class Message(BaseMessage):
-    """A decoded stream entry; from a consumer it can be acked or nacked."""
+    """A stream entry; one from a consumer can be acked, nacked or dead-lettered."""
 
     __slots__ = ()
 
@@ -92,7 +129,8 @@ class Message(BaseMessage):
         """Acknowledge the message; sent with the consumer's next read at the latest."""
         if self._outcome == "acknowledged":
             return
-        self._settler_for().settle_ack(self)
+        settler = self._settler if self._outcome is None else None
+        (settler or self._settler_for()).settle_ack(self)
         self._outcome = "acknowledged"
 
     def nack(self, delay_ms: int = 0, *, reason: str | None = None) -> None:
@@ -107,7 +145,7 @@ class Message(BaseMessage):
 
 
 class AsyncMessage(BaseMessage):
-    """A decoded stream entry from the asyncio client."""
+    """A stream entry from the asyncio client."""
 
     __slots__ = ()
 

@@ -15,6 +15,7 @@ from streamweaver.client._common import (
     build_message,
     describe_failure,
     group_start,
+    is_undecodable,
     log_handler_failure,
     tail_after,
 )
@@ -213,7 +214,8 @@ class Client:
 
         A message is acked when the handler returns and nacked (retried after
         ``retry_delay_ms``) when it raises; after ``max_deliveries`` it goes to
-        the dead-letter stream. Takes the keyword options of :meth:`consume`.
+        the dead-letter stream, as does at once a message whose fields cannot
+        be decoded. Takes the keyword options of :meth:`consume`.
         """
         with self.consume(stream, group, consumer, **consume_kwargs) as running:
             for message in running:
@@ -221,7 +223,11 @@ class Client:
                     handler(message)
                 except Exception as exc:
                     log_handler_failure(message, exc)
-                    if not message.settled:
+                    if message.settled:
+                        continue
+                    if is_undecodable(message, exc):
+                        message.dead_letter(f"cannot decode: {exc}")
+                    else:
                         message.nack(retry_delay_ms, reason=describe_failure(exc))
                 else:
                     if not message.settled:

@@ -55,9 +55,11 @@ class Consumer:
         self._core.iterating = True
         try:
             while True:
-                message = self._driver.run(self._core.next_message())
+                message = self._core.pop_ready()
                 if message is None:
-                    return
+                    message = self._driver.run(self._core.next_message())
+                    if message is None:
+                        return
                 yield message
         finally:
             self._core.iterating = False
