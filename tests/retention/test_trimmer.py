@@ -22,6 +22,8 @@ pytestmark = pytest.mark.redis_compat  # the trim script and XRANGE ranges on Re
 
 HOUR_AGO_MS = int(time.time() * 1000) - 3_600_000
 NODE_ENTRIES = 100
+TRIM_ARCHIVED = {"policy": "time", "max_age": "1m"}
+"""Everything archived is older than a minute (IDs from an hour ago): trim it all."""
 
 
 @pytest.fixture
@@ -41,8 +43,8 @@ async def raw(redis_config):
     await client.aclose()
 
 
-def make_trimmer(raw, index, **retention):
-    config = config_from_mapping({"retention": retention}, source="test")
+def make_trimmer(raw, index, **sections):
+    config = config_from_mapping(sections, source="test")
 
     async def archived_until(stream):
         until = await index.archived_until(stream)
@@ -78,7 +80,7 @@ async def test_entries_that_are_not_archived_are_never_trimmed(r, raw, store, in
     ids = produce(r, "s", 500)
     await archive(r, store, index, "s", ids[0], ids[199])
 
-    await make_trimmer(raw, index, policy="time", max_age="1m").check("s")
+    await make_trimmer(raw, index, retention=TRIM_ARCHIVED).check("s")
 
     kept = [i.decode() for i, _ in r.xrange("s")]
     assert set(ids[200:]) <= set(kept)
@@ -88,7 +90,7 @@ async def test_entries_that_are_not_archived_are_never_trimmed(r, raw, store, in
 async def test_nothing_is_trimmed_before_anything_is_archived(r, raw, index):
     produce(r, "s", 300)
 
-    trimmed = await make_trimmer(raw, index, policy="time", max_age="1m").check("s")
+    trimmed = await make_trimmer(raw, index, retention=TRIM_ARCHIVED).check("s")
 
     assert trimmed == 0
     assert r.xlen("s") == 300
@@ -102,7 +104,7 @@ async def test_trimmed_unread_messages_are_counted_per_group(r, raw, store, inde
     await archive(r, store, index, "u", ids[0], ids[-1])
     slow_before, holey_before = unconsumed("u", "slow"), unconsumed("u", "holey")
 
-    trimmed = await make_trimmer(raw, index, policy="time", max_age="1m").check("u")
+    trimmed = await make_trimmer(raw, index, retention=TRIM_ARCHIVED).check("u")
 
     unread_trimmed = trimmed - 50
     assert trimmed > 50
@@ -115,7 +117,7 @@ async def test_a_broker_with_a_stale_lease_epoch_cannot_trim(r, raw, store, inde
     await archive(r, store, index, "s", ids[0], ids[-1])
     r.hset(keys.stream_lease("s"), mapping={"owner": "other", "epoch": 7})
 
-    trimmer = make_trimmer(raw, index, policy="time", max_age="1m")
+    trimmer = make_trimmer(raw, index, retention=TRIM_ARCHIVED)
     stale = await trimmer.check("s", epoch=6)
     current = await trimmer.check("s", epoch=7)
 
@@ -144,3 +146,17 @@ async def test_segments_past_the_archive_max_age_leave_index_and_store(r, store,
     assert names == [newest.name]
     assert old.name not in names
     assert new.name not in names
+
+
+async def test_a_count_cap_stops_at_the_archived_point_when_archival_lags(
+    r, raw, store, index
+):
+    ids = produce(r, "s", 500)
+    await archive(r, store, index, "s", ids[0], ids[299])
+
+    trimmer = make_trimmer(raw, index, redis={"stream_max_length": 100})
+    await trimmer.check("s")
+
+    kept = [i.decode() for i, _ in r.xrange("s")]
+    assert set(ids[300:]) <= set(kept)
+    assert len(kept) < 200 + NODE_ENTRIES

@@ -113,7 +113,7 @@ class Trimmer:
         more = False
         for reason, excess in excess_entries(rule, before.length, memory).items():
             points[reason] = await self._point_after(
-                stream, min(excess, STEP_MAX_ENTRIES)
+                stream, min(excess, STEP_MAX_ENTRIES), before, archived_until
             )
             more = more or excess > STEP_MAX_ENTRIES
 
@@ -198,14 +198,25 @@ class Trimmer:
                 break
         return total
 
-    async def _point_after(self, stream: str, excess: int) -> StreamId:
-        found = await id_at_offset(self._client, stream, excess)
-        if found is not None:
-            return parse_id(found)
-        last = await self._client.execute_command(
-            "XREVRANGE", stream, "+", "-", "COUNT", 1
+    async def _point_after(
+        self,
+        stream: str,
+        excess: int,
+        before: groups_mod.Snapshot,
+        archived_until: StreamId | None,
+    ) -> StreamId:
+        """The ID after the oldest ``excess`` entries, walking archived ones only.
+
+        Past the archived point the archive caps the trim anyway, so a rule
+        that wants more is answered with "everything" without reading on.
+        """
+        everything = next_id(before.last_id) if before.last_id else (0, 0)
+        if archived_until is None:
+            return everything
+        found = await id_at_offset(
+            self._client, stream, excess, end=format_id(archived_until)
         )
-        return next_id(parse_id(last[0][0])) if last else (0, 0)
+        return parse_id(found) if found is not None else everything
 
     async def _memory(self, stream: str) -> int | None:
         return await self._client.memory_usage(stream, samples=5)
