@@ -104,7 +104,7 @@ class SyncDriver:
                 channel.conn.send_packed_command([effect.payload])
                 return None
             if isinstance(effect, Receive):
-                return [_read(channel.conn) for _ in range(effect.replies)]
+                return _read_many(channel.conn, effect.replies)
         except BaseException:
             self._drop_channel(effect)
             raise
@@ -125,7 +125,7 @@ class SyncDriver:
         conn = pool.get_connection()
         try:
             conn.send_packed_command([effect.payload])
-            return [_read(conn) for _ in range(effect.replies)]
+            return _read_many(conn, effect.replies)
         except BaseException:
             conn.disconnect()  # replies may be left unread: the stream is unusable
             raise
@@ -204,11 +204,22 @@ class AsyncDriver:
             await pool.release(conn)
 
 
-def _read(conn: Any) -> Any:
-    try:
-        return conn.read_response()
-    except redis.exceptions.ResponseError as exc:
-        return exc
+def _read_many(conn: Any, count: int) -> list[Any]:
+    """Read ``count`` replies; an error reply becomes an item, not an exception."""
+    # Connection.read_response costs more per reply than the parser it wraps;
+    # a thousand replies to a batch make that a tenth of the client's time. The
+    # connection is disconnected by our callers on any exception, as it would
+    # be by read_response.
+    parser = getattr(conn, "_parser", None)
+    read = getattr(parser, "read_response", None) or conn.read_response
+    replies = []
+    for _ in range(count):
+        try:
+            reply = read()
+        except redis.exceptions.ResponseError as exc:
+            reply = exc
+        replies.append(reply)
+    return replies
 
 
 async def _aread(conn: Any) -> Any:
