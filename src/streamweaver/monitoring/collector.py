@@ -118,6 +118,7 @@ class Collector:
                         exc,
                     )
                 self.last_error = f"{type(exc).__name__}: {exc}"
+            _raise_if_cancelled()
             await asyncio.sleep(interval_s)
 
     async def _read(self, names: list[str], now_ms: int) -> dict[str, StreamStats]:
@@ -171,3 +172,11 @@ class Collector:
         rule = retention_for(stats.name, self._config)
         for group in stats.groups:
             group.seconds_until_trim = seconds_until_trim(rule, stats, group)
+
+
+def _raise_if_cancelled() -> None:
+    # redis-py 8.1's asyncio client sometimes swallows a CancelledError thrown
+    # into a command; without this check the loop would go on after shutdown.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
