@@ -1,13 +1,14 @@
 """The broker skeleton: supervision, outage logging and stream discovery."""
 
 import asyncio
+import contextlib
 import logging
 
 import pytest
 
 from streamweaver.broker.discovery import StreamCatalog, is_managed, scan_streams
 from streamweaver.broker.service import Broker
-from streamweaver.broker.supervisor import Outages, Supervisor
+from streamweaver.broker.supervisor import Outages, Supervisor, pause
 from streamweaver.config.model import StreamsConfig
 from streamweaver.errors import ConnectionFailedError
 
@@ -117,3 +118,25 @@ async def test_the_broker_stops_cleanly_when_asked(make_config, ar):
 
     await asyncio.wait_for(running, 10)
     assert running.exception() is None
+
+
+async def test_a_loop_that_loses_its_cancellation_still_stops():
+    started = asyncio.Event()
+
+    async def swallows_cancel_once():
+        started.set()
+        # Lose the cancellation, as a redis-py command can (redis-py issue 2028).
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        while True:
+            await pause(0.01)
+
+    supervisor = Supervisor(initial_backoff_s=0.01)
+    supervisor.add("careless", swallows_cancel_once)
+    task = asyncio.create_task(supervisor.run())
+    await started.wait()
+
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)

@@ -38,7 +38,7 @@ from streamweaver.archive.rawread import RawEntry, raw_client, xrange_raw
 from streamweaver.archive.segment import SegmentMeta, encode_segment
 from streamweaver.broker.context import BrokerContext
 from streamweaver.broker.health import REDIS, STORE
-from streamweaver.broker.supervisor import OUTAGE_ERRORS, Outages
+from streamweaver.broker.supervisor import OUTAGE_ERRORS, Outages, pause
 from streamweaver.config.model import ArchiveConfig
 from streamweaver.errors import LeaseLostError, StorageError, StorageUnavailableError
 from streamweaver.monitoring import metrics
@@ -112,13 +112,13 @@ class Archiver:
                 backoff_s = 0.5
             except OUTAGE_ERRORS as exc:
                 self._failed(exc)
-                await asyncio.sleep(backoff_s)
+                await pause(backoff_s)
                 backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
                 continue
             if self._worked_on:
                 self._outages.recovered(REDIS)  # those streams were just read
             if not busy:
-                await asyncio.sleep(IDLE_POLL_S)
+                await pause(IDLE_POLL_S)
 
     async def pass_once(self, streams: dict[str, int | None]) -> bool:
         """One round over ``streams``; True if any segment was written."""

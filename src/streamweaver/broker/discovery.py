@@ -16,6 +16,7 @@ import redis.asyncio
 
 from streamweaver import keys
 from streamweaver.broker.logs import sample
+from streamweaver.broker.supervisor import pause
 from streamweaver.config.model import StreamsConfig
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class StreamCatalog:
         """Refresh forever, every ``interval_s`` seconds."""
         while True:
             await self.refresh()
-            await asyncio.sleep(interval_s)
+            await pause(interval_s)
 
 
 def _diff(old: Iterable[str], new: Iterable[str]) -> tuple[list[str], list[str]]:

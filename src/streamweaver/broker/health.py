@@ -7,6 +7,7 @@ import asyncio
 import redis.exceptions
 
 from streamweaver.broker.context import BrokerContext
+from streamweaver.broker.supervisor import pause
 from streamweaver.connection import address_of, describe_reason
 from streamweaver.errors import StorageError
 
@@ -23,7 +24,7 @@ async def watch_redis(ctx: BrokerContext, interval_s: float = 1.0) -> None:
             ctx.outages.recovered(REDIS)
         except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
             ctx.outages.failed(REDIS, f"cannot reach Redis at {address}: {_why(exc)}")
-        await asyncio.sleep(interval_s)
+        await pause(interval_s)
 
 
 async def watch_store(ctx: BrokerContext, interval_s: float = 5.0) -> None:
@@ -36,7 +37,7 @@ async def watch_store(ctx: BrokerContext, interval_s: float = 5.0) -> None:
             ctx.outages.recovered(STORE)
         except StorageError as exc:
             ctx.outages.failed(STORE, str(exc))
-        await asyncio.sleep(interval_s if not ctx.outages.is_down(STORE) else 1.0)
+        await pause(interval_s if not ctx.outages.is_down(STORE) else 1.0)
 
 
 def _why(exc: BaseException) -> str:

@@ -34,6 +34,19 @@ OUTAGE_ERRORS = (
 """Errors that mean a dependency is unreachable rather than a bug."""
 
 
+async def pause(seconds: float) -> None:
+    """Sleep between steps of a loop, honouring a cancellation that was swallowed.
+
+    redis-py can swallow a task's cancellation inside a command (redis-py
+    issue 2028). A loop that pauses with this instead of ``asyncio.sleep``
+    still stops: a pending cancellation raises here even if it was lost.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    await asyncio.sleep(seconds)
+
+
 @dataclass
 class Outages:
     """Which dependencies are down; logs each outage when it starts and ends."""
@@ -112,7 +125,7 @@ class Supervisor:
                 self._count(name, exc)
             if time.monotonic() - started > 60:
                 backoff_s = self.initial_backoff_s
-            await asyncio.sleep(backoff_s)
+            await pause(backoff_s)
             backoff_s = min(backoff_s * 2, self.max_backoff_s)
 
     def _count(self, name: str, exc: BaseException) -> None:

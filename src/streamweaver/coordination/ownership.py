@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from streamweaver.broker.logs import sample
+from streamweaver.broker.supervisor import pause
 from streamweaver.coordination.assignment import assign
 from streamweaver.coordination.leases import Leases
 
@@ -68,7 +69,7 @@ class Ownership:
         try:
             while True:
                 await self.rebalance(list(current_streams()))
-                await asyncio.sleep(interval_s)
+                await pause(interval_s)
         finally:
             await asyncio.shield(self._leave())
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import redis.asyncio
 import redis.exceptions
 
-from streamweaver.broker.supervisor import OUTAGE_ERRORS
+from streamweaver.broker.supervisor import OUTAGE_ERRORS, pause
 from streamweaver.config.model import Config
 from streamweaver.errors import StorageError
 from streamweaver.monitoring.forecast import seconds_until_trim
@@ -119,7 +119,7 @@ class Collector:
                     )
                 self.last_error = f"{type(exc).__name__}: {exc}"
             _raise_if_cancelled()
-            await asyncio.sleep(interval_s)
+            await pause(interval_s)
 
     async def _read(self, names: list[str], now_ms: int) -> dict[str, StreamStats]:
         archive = await self._archive.summaries(names) if self._archive else {}

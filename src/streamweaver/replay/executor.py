@@ -17,6 +17,7 @@ from typing import TypeVar
 import redis.asyncio
 
 from streamweaver import keys
+from streamweaver.broker.supervisor import pause
 from streamweaver.client.ids import parse_id
 from streamweaver.monitoring.metrics import REPLAYED_MESSAGES
 from streamweaver.replay import jobs
@@ -157,7 +158,7 @@ class JobRunner:
     async def _heartbeat(self) -> None:
         interval_s = self._lease_s / 3
         while True:
-            await asyncio.sleep(interval_s)
+            await pause(interval_s)
             try:
                 answer = await self._store.renew(
                     self.job.id, self._owner, lease_s=self._lease_s

@@ -8,13 +8,13 @@ never finds an index entry whose object is gone.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 from streamweaver.archive.index import SegmentIndex
 from streamweaver.archive.rawread import raw_client
 from streamweaver.broker.context import BrokerContext
+from streamweaver.broker.supervisor import pause
 from streamweaver.retention.ids import StreamId, parse_id
 from streamweaver.retention.trimmer import Trimmer
 
@@ -62,7 +62,7 @@ async def run_retention(ctx: BrokerContext, index: SegmentIndex) -> None:
             if ctx.config.archive.max_age_s and time.monotonic() >= next_expiry:
                 await expire_segments(index, streams, ctx.config)
                 next_expiry = time.monotonic() + expiry_interval_s
-            await asyncio.sleep(interval_s)
+            await pause(interval_s)
     finally:
         await client.aclose()
 
