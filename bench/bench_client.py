@@ -9,18 +9,21 @@ On one embedded Valkey, in one run, ``--reps`` repetitions of:
     consumer (``for msg in client.consume(...): msg.ack()``) against a raw loop
     of XREADGROUP COUNT ``--batch`` followed by one XACK of the batch.
 
-The two sides of a repetition run back to back, in alternating order, so both
-meet the same load on a shared machine; each side's median rate is printed,
-with the median of the per-repetition ratios (targets: produce >= 1.5x,
-consume >= 1.0x). ``--alternatives`` also times a server-side Lua loop of
-XADDs, the other way to batch that was measured.
+The sides of a repetition run back to back, in alternating order, so they meet
+the same load on a shared machine. Printed per side: the median rate, the
+median CPU time per message of this process and of the server (from INFO cpu),
+and the median ratio to raw redis-py of back-to-back runs (targets: produce >=
+1.5x, consume >= 1.0x). Consuming is also timed with every message's fields
+decoded. ``--alternatives`` also times a server-side Lua loop of XADDs, the
+other way to batch that was measured.
 
-    uv run python bench/bench_client.py [--messages 20000] [--reps 15]
+    uv run python bench/bench_client.py [--messages 20000] [--reps 25]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
@@ -68,12 +71,6 @@ def make_messages(count: int, seed: int = 7) -> list[dict[str, str]]:
 
 def batches(messages: list, size: int) -> list[list]:
     return [messages[i : i + size] for i in range(0, len(messages), size)]
-
-
-def timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 # -- (a) producing ------------------------------------------------------------
@@ -124,12 +121,20 @@ def consume_raw(r: redis.Redis, stream: str, group: str, count: int, batch: int)
 
 
 def consume_client(
-    client: Client, stream: str, group: str, count: int, batch: int
+    client: Client,
+    stream: str,
+    group: str,
+    count: int,
+    batch: int,
+    *,
+    read_fields: bool = False,
 ) -> int:
     seen = 0
     consumer = client.consume(stream, group, "client", create_group=False, count=batch)
     with consumer:
         for message in consumer:
+            if read_fields:
+                message.fields  # noqa: B018 - decoding is what is measured
             message.ack()
             seen += 1
             if seen == count:
@@ -157,22 +162,64 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def rate(count: int, seconds: list[float]) -> float:
-    return count / statistics.median(seconds)
+class Side:
+    """One way of doing the work, with what each repetition of it cost."""
+
+    def __init__(self, label: str, run: Callable[[str], object]) -> None:
+        self.label = label
+        self.run = run
+        self.wall_s: list[float] = []
+        self.client_cpu_s: list[float] = []
+        self.server_cpu_s: list[float] = []
+
+    def measure(self, r: redis.Redis, key: str) -> None:
+        server_before = server_cpu_s(r)
+        cpu_before = time.process_time()
+        started = time.perf_counter()
+        self.run(key)
+        self.wall_s.append(time.perf_counter() - started)
+        self.client_cpu_s.append(time.process_time() - cpu_before)
+        self.server_cpu_s.append(server_cpu_s(r) - server_before)
+
+    def report(self, count: int, baseline: Side | None = None) -> str:
+        rate = count / statistics.median(self.wall_s)
+        client_us = statistics.median(self.client_cpu_s) / count * 1e6
+        server_us = statistics.median(self.server_cpu_s) / count * 1e6
+        line = (
+            f"    {self.label:<34} {rate:>9,.0f} msg/s   CPU per message: "
+            f"client {client_us:4.2f} us, server {server_us:4.2f} us"
+        )
+        if baseline is not None:
+            line += f"   {paired_ratio(baseline, self):.2f}x"
+        return line
 
 
-def paired_ratio(times: dict[str, list[float]]) -> float:
-    """Median over repetitions of raw time / client time."""
+def server_cpu_s(r: redis.Redis) -> float:
+    info = r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def paired_ratio(baseline: Side, side: Side) -> float:
+    """Median over repetitions of baseline time / side time (run back to back)."""
     return statistics.median(
-        raw / mine for raw, mine in zip(times["raw"], times["client"], strict=True)
+        base / mine for base, mine in zip(baseline.wall_s, side.wall_s, strict=True)
     )
+
+
+def compare(
+    r: redis.Redis, sides: list[Side], reps: int, key: Callable[[int, Side], str]
+) -> None:
+    for rep in range(reps):
+        order = sides if rep % 2 == 0 else sides[::-1]
+        for side in order:
+            side.measure(r, key(rep, side))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--reps", type=int, default=25)
     parser.add_argument("--alternatives", action="store_true")
     args = parser.parse_args()
 
@@ -182,8 +229,6 @@ def main() -> None:
         server = EmbeddedServer(data_dir, appendonly=False)
         with server, Client(server.url) as client:
             r = redis.Redis(host=server.host, port=server.port)
-            import os
-
             print(
                 f"machine: {os.cpu_count()} cores, {cpu_model()}; "
                 f"Python {platform.python_version()}; {server_version(r)}; "
@@ -191,7 +236,8 @@ def main() -> None:
             )
             print(
                 f"{args.messages:,} messages of {MESSAGE_BYTES} bytes, batches of "
-                f"{args.batch}, {args.reps} repetitions (median)"
+                f"{args.batch}, {args.reps} repetitions; medians, and the median "
+                "ratio of back-to-back runs"
             )
             run_produce(r, client, chunks, args)
             run_consume(r, client, chunks, args)
@@ -199,59 +245,58 @@ def main() -> None:
 
 
 def run_produce(r: redis.Redis, client: Client, chunks: list, args) -> None:
-    times: dict[str, list[float]] = {"raw": [], "client": [], "lua": []}
-    sha = r.script_load(LUA_XADDS).encode() if args.alternatives else b""
-    sides = {
-        "raw": lambda s: produce_raw(r, s, chunks),
-        "client": lambda s: produce_client(client, s, chunks),
-    }
+    def fresh(rep: int, side: Side) -> str:
+        r.delete("bench:produce")
+        return "bench:produce"
+
+    raw = Side("raw redis-py pipeline of XADD", lambda s: produce_raw(r, s, chunks))
+    mine = Side("Client.produce_batch", lambda s: produce_client(client, s, chunks))
+    sides = [raw, mine]
     if args.alternatives:
-        sides["lua"] = lambda s: produce_lua(r, sha, s, chunks)
-    for rep in range(args.reps):
-        order = list(sides) if rep % 2 == 0 else list(reversed(sides))
-        for name in order:
-            r.delete("bench:produce")
-            times[name].append(timed(lambda name=name: sides[name]("bench:produce")))
-            assert r.xlen("bench:produce") == args.messages
-    raw = rate(args.messages, times["raw"])
-    mine = rate(args.messages, times["client"])
-    print("(a) produce")
-    print(f"    raw redis-py pipeline XADD   {raw:>10,.0f} msg/s")
-    print(f"    Client.produce_batch         {mine:>10,.0f} msg/s")
-    if args.alternatives:
-        lua = rate(args.messages, times["lua"])
-        print(f"    (alternative) Lua XADD loop  {lua:>10,.0f} msg/s  {lua / raw:.2f}x")
-    ratio = paired_ratio(times)
-    print(f"    ratio client / raw           {ratio:10.2f}x  (target >= 1.5x)")
+        sha = r.script_load(LUA_XADDS).encode()
+        sides.append(
+            Side(
+                "(alternative) Lua loop of XADD",
+                lambda s: produce_lua(r, sha, s, chunks),
+            )
+        )
+    compare(r, sides, args.reps, fresh)
+    assert r.xlen("bench:produce") == args.messages
+    print("(a) produce (target >= 1.5x)")
+    print(raw.report(args.messages))
+    for side in sides[1:]:
+        print(side.report(args.messages, raw))
 
 
 def run_consume(r: redis.Redis, client: Client, chunks: list, args) -> None:
-    times: dict[str, list[float]] = {"raw": [], "client": []}
-    sides = {
-        "raw": lambda g: consume_raw(r, "bench:consume", g, args.messages, args.batch),
-        "client": lambda g: consume_client(
-            client, "bench:consume", g, args.messages, args.batch
-        ),
-    }
-    r.delete("bench:consume")
-    produce_client(client, "bench:consume", chunks)
-    for rep in range(args.reps):
-        order = list(sides) if rep % 2 == 0 else list(reversed(sides))
-        for name in order:
-            group = f"{name}-{rep}"
-            r.xgroup_create("bench:consume", group, id="0")
-            started = time.perf_counter()
-            seen = sides[name](group)
-            times[name].append(time.perf_counter() - started)
-            assert seen == args.messages, seen
-            assert r.xpending("bench:consume", group)["pending"] == 0
-    raw = rate(args.messages, times["raw"])
-    mine = rate(args.messages, times["client"])
-    print("(b) consume + ack")
-    print(f"    raw XREADGROUP + XACK loop   {raw:>10,.0f} msg/s")
-    print(f"    Client.consume + msg.ack()   {mine:>10,.0f} msg/s")
-    ratio = paired_ratio(times)
-    print(f"    ratio client / raw           {ratio:10.2f}x  (target >= 1.0x)")
+    stream, n, batch = "bench:consume", args.messages, args.batch
+
+    def new_group(rep: int, side: Side) -> str:
+        group = f"{side.label}-{rep}"
+        r.xgroup_create(stream, group, id="0")
+        return group
+
+    raw = Side(
+        "raw XREADGROUP + XACK loop", lambda g: consume_raw(r, stream, g, n, batch)
+    )
+    mine = Side(
+        "Client.consume, msg.ack()",
+        lambda g: consume_client(client, stream, g, n, batch),
+    )
+    reading = Side(
+        "the same, reading msg.fields too",
+        lambda g: consume_client(client, stream, g, n, batch, read_fields=True),
+    )
+    r.delete(stream)
+    produce_client(client, stream, chunks)
+    compare(r, [raw, mine, reading], args.reps, new_group)
+    for group in r.xinfo_groups(stream):
+        assert group["pending"] == 0, group
+        assert group["entries-read"] == n, group
+    print("(b) consume + ack (target >= 1.0x)")
+    print(raw.report(n))
+    print(mine.report(n, raw))
+    print(reading.report(n, raw))
 
 
 if __name__ == "__main__":

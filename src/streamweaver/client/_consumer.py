@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -32,10 +31,10 @@ from streamweaver.client._protocol import (
     Send,
     parse_autoclaim,
     parse_pending,
-    parse_stream_reply,
+    stream_reply_entries,
     translate_reply_error,
 )
-from streamweaver.client._resp import pack_commands
+from streamweaver.client._resp import pack_command, pack_ids_command
 from streamweaver.client.codec import EncodedMessage
 from streamweaver.client.message import BaseMessage
 from streamweaver.errors import ConfigError
@@ -97,16 +96,20 @@ class ConsumerCore(Generic[M]):
         group: str,
         consumer: str,
         options: ConsumerOptions,
-        make: Callable[..., M],
+        message_type: type[M],
+        settler: object,
     ) -> None:
         self.stream = stream
         self.group = group
         self.consumer = consumer
         self.options = options
-        self._make = make
-        self._buffer: deque[Delivery] = deque()
+        self._message_type = message_type
+        self._settler = settler
+        self._buffer: deque[M] = deque()
+        """Messages read but not handed out yet."""
         self._acks: list[str] = []
         self._first_ack_at = 0.0
+        self._ack_flush_s = options.ack_flush_ms / 1000
         self._cursor = "0-0"
         self._next_reclaim_at = 0.0
         self._channel = Channel()
@@ -119,18 +122,16 @@ class ConsumerCore(Generic[M]):
 
     # -- reading ---------------------------------------------------------
 
-    def pop_ready(self) -> M | None:
-        """The next buffered message if it can be handed out without any IO."""
-        if self.stop_requested or not self._buffer:
-            return None
-        entry_id, flat, count = self._buffer.popleft()
-        return self._make(self.stream, entry_id, flat, count, self.group, self.consumer)
+    @property
+    def buffer(self) -> deque[M]:
+        """Messages read but not handed out; the shells pop from it directly."""
+        return self._buffer
 
     def next_message(self) -> Op[M | None]:
         """The next message to handle, or None once stop was requested."""
         while not self.stop_requested:
             if self._buffer:
-                return self.pop_ready()
+                return self._buffer.popleft()
             yield from self._fetch()
         return None
 
@@ -142,32 +143,58 @@ class ConsumerCore(Generic[M]):
                 return
         if self._ahead is None:
             yield from self._send_read(block=True)
-        entries = yield from self._receive_read()
-        self._buffer.extend((entry_id, flat, 1) for entry_id, flat in entries)
-        if entries and self.options.prefetch and not self.stop_requested:
+        raw_entries = yield from self._receive_read()
+        self._add_raw(raw_entries)
+        if raw_entries and self.options.prefetch and not self.stop_requested:
             # Without BLOCK: the answer comes at once, even if it is empty.
             yield from self._send_read(block=False)
+
+    def _add_raw(self, raw_entries: list[Any]) -> None:
+        # One comprehension for the whole batch: this runs for every message.
+        cls, settler = self._message_type, self._settler
+        stream, group, consumer = self.stream, self.group, self.consumer
+        self._buffer.extend(
+            [
+                cls(stream, entry_id.decode(), flat, 1, group, consumer, settler)
+                for entry_id, flat in raw_entries
+                if flat is not None
+            ]
+        )
+
+    def _add(self, entries: list[Entry], count: int) -> None:
+        # One comprehension for the whole batch: this runs for every message.
+        cls, settler = self._message_type, self._settler
+        stream, group, consumer = self.stream, self.group, self.consumer
+        self._buffer.extend(
+            [
+                cls(stream, entry_id, flat, count, group, consumer, settler)
+                for entry_id, flat in entries
+            ]
+        )
 
     def _send_read(self, *, block: bool) -> Op[None]:
         """Send the collected acks and a read on this consumer's channel."""
         o = self.options
         wait = ("BLOCK", o.block_ms) if block else ()
-        commands: list[tuple[Any, ...]] = [
+        payload = pack_command(
             ("XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", o.count,
              *wait, "STREAMS", self.stream, ">")
-        ]  # fmt: skip
+        )  # fmt: skip
         acks, self._acks = self._acks, []
         if acks:
-            commands.insert(0, ("XACK", self.stream, self.group, *acks))
+            payload = self._pack_ack(acks) + payload
         try:
-            yield Send(self._channel, pack_commands(commands), self.stream)
+            yield Send(self._channel, payload, self.stream)
         except BaseException:
             self._acks[:0] = acks
             raise
-        self._ahead = (len(commands), acks)
+        self._ahead = (2 if acks else 1, acks)
 
-    def _receive_read(self) -> Op[list[Entry]]:
-        """The entries of the read sent last; the acks sent with it are done."""
+    def _pack_ack(self, acks: list[str]) -> bytes:
+        return pack_ids_command(("XACK", self.stream, self.group), acks)
+
+    def _receive_read(self) -> Op[list[Any]]:
+        """The raw entries of the read sent last; the acks sent with it are done."""
         assert self._ahead is not None
         (replies, acks), self._ahead = self._ahead, None
         try:
@@ -176,7 +203,7 @@ class ConsumerCore(Generic[M]):
             self._acks[:0] = acks  # maybe not applied: XACK again is harmless
             raise
         self._check(answers, "XACK" if acks else "XREADGROUP")
-        return parse_stream_reply(answers[-1])
+        return stream_reply_entries(answers[-1])
 
     def _check(self, replies: list[Any], first_command: str) -> None:
         for index, reply in enumerate(replies):
@@ -232,30 +259,29 @@ class ConsumerCore(Generic[M]):
                 self.consumer,
                 count,
             )
-            self._buffer.append(delivery)
+            self._add([(entry_id, flat)], count)
 
     # -- settling ----------------------------------------------------------
 
     def record_ack(self, entry_id: str) -> bool:
         """Note an ack; tell whether the collected acks should be sent now."""
+        acks = self._acks
+        acks.append(entry_id)
+        if not self.iterating:
+            return True
         now = time.monotonic()
-        if not self._acks:
+        if len(acks) == 1:
             self._first_ack_at = now
-        self._acks.append(entry_id)
-        return (
-            not self.iterating
-            or len(self._acks) >= 1000
-            or now - self._first_ack_at >= self.options.ack_flush_ms / 1000
-        )
+            return False
+        return len(acks) >= 1000 or now - self._first_ack_at >= self._ack_flush_s
 
     def flush_acks(self) -> Op[None]:
         """Send the collected acks in one XACK."""
         if not self._acks:
             return
         acks, self._acks = self._acks, []
-        command = ("XACK", self.stream, self.group, *acks)
         try:
-            replies = yield Packed(pack_commands([command]), 1, self.stream)
+            replies = yield Packed(self._pack_ack(acks), 1, self.stream)
         except BaseException:
             self._acks[:0] = acks
             raise
@@ -336,14 +362,14 @@ class ConsumerCore(Generic[M]):
     def pause(self) -> Op[None]:
         """Send the collected acks and release every entry not yet handed out."""
         if self._ahead is not None:
-            entries = yield from self._receive_read()
-            self._buffer.extend((entry_id, flat, 1) for entry_id, flat in entries)
+            self._add_raw((yield from self._receive_read()))
         yield Release(self._channel)
         yield from self.flush_acks()
-        unhandled, self._buffer = list(self._buffer), deque()
+        unhandled = list(self._buffer)
+        self._buffer.clear()  # cleared, not replaced: the shells hold on to it
         by_count: dict[int, list[str]] = {}
-        for entry_id, _, count in unhandled:
-            by_count.setdefault(count or 1, []).append(entry_id)
+        for message in unhandled:
+            by_count.setdefault(message.delivery_count or 1, []).append(message.id)
         for count, entry_ids in by_count.items():
             # RETRYCOUNT undoes this delivery, so releasing costs no attempt
             yield Call(

@@ -9,10 +9,13 @@ import redis.exceptions
 
 from streamweaver.client._protocol import (
     Call,
+    Channel,
     Entry,
     Op,
-    Packed,
     PendingEntry,
+    Receive,
+    Release,
+    Send,
     parse_entries,
     parse_pending,
     parse_stream_reply,
@@ -29,7 +32,10 @@ from streamweaver.client.ids import MAX_PART, next_id
 from streamweaver.errors import GroupExistsError, MessageTooLargeError
 
 PACKED_BATCH_MAX = 10_000
-"""Messages per packed write, so a huge batch does not build one huge buffer."""
+"""Messages whose replies are read together, so a huge batch stays bounded."""
+
+SEND_SLICE = 250
+"""Messages per write within a batch."""
 
 MessageInput = Mapping[str, Value] | EncodedMessage
 
@@ -65,17 +71,30 @@ def produce(stream: str, message: EncodedMessage) -> Op[str]:
 
 
 def produce_batch(stream: str, messages: list[Sequence[bytes]]) -> Op[list[str]]:
+    # Sent in slices on one connection and read back at the end: Redis adds one
+    # slice while the next is packed.
+    channel = Channel()
     ids: list[str] = []
-    for first in range(0, len(messages), PACKED_BATCH_MAX):
-        chunk = messages[first : first + PACKED_BATCH_MAX]
-        replies = yield Packed(pack_xadds(stream, chunk), len(chunk), stream)
-        failed = [r for r in replies if isinstance(r, redis.exceptions.ResponseError)]
-        if failed:
-            error = translate_reply_error(failed[0], stream, None, "XADD")
-            added = len(ids) + len(chunk) - len(failed)
-            error.args = (f"{error} ({added} of {len(messages)} messages were added)",)
-            raise error from failed[0]
-        ids.extend(reply.decode() for reply in replies)
+    try:
+        for first in range(0, len(messages), PACKED_BATCH_MAX):
+            chunk = messages[first : first + PACKED_BATCH_MAX]
+            for start in range(0, len(chunk), SEND_SLICE):
+                payload = pack_xadds(stream, chunk[start : start + SEND_SLICE])
+                yield Send(channel, payload, stream)
+            replies = yield Receive(channel, len(chunk), stream)
+            failed = [
+                r for r in replies if isinstance(r, redis.exceptions.ResponseError)
+            ]
+            if failed:
+                error = translate_reply_error(failed[0], stream, None, "XADD")
+                added = len(ids) + len(chunk) - len(failed)
+                error.args = (
+                    f"{error} ({added} of {len(messages)} messages were added)",
+                )
+                raise error from failed[0]
+            ids.extend(reply.decode() for reply in replies)
+    finally:
+        yield Release(channel)
     return ids
 
 

@@ -120,11 +120,16 @@ def parse_entries(reply: Sequence[Any] | None) -> list[Entry]:
 
 def parse_stream_reply(reply: Any) -> list[Entry]:
     """Entries of the single stream in an XREAD / XREADGROUP reply."""
+    return parse_entries(stream_reply_entries(reply))
+
+
+def stream_reply_entries(reply: Any) -> list[Any]:
+    """The raw ``[id, fields]`` items of the single stream in an XREAD reply."""
     if not reply:
         return []
     if isinstance(reply, dict):  # RESP3
-        return parse_entries(next(iter(reply.values())))
-    return parse_entries(reply[0][1])
+        return next(iter(reply.values())) or []
+    return reply[0][1] or []
 
 
 def parse_autoclaim(reply: Sequence[Any]) -> tuple[str, list[Entry], list[str]]:

@@ -24,6 +24,14 @@ def pack_command(args: Sequence[bytes | str | int]) -> bytes:
     return b"".join(parts)
 
 
+def pack_ids_command(head: Sequence[bytes | str | int], ids: Sequence[str]) -> bytes:
+    """A command whose last arguments are stream IDs (ASCII), such as XACK."""
+    packed_head = pack_command(head)
+    count = b"*%d" % (len(head) + len(ids))
+    body = "".join([f"${len(i)}\r\n{i}\r\n" for i in ids]).encode()
+    return count + packed_head[packed_head.index(b"\r\n") :] + body
+
+
 def pack_commands(commands: Iterable[Sequence[bytes | str | int]]) -> bytes:
     """Several commands as one pipelined request."""
     return b"".join(pack_command(args) for args in commands)

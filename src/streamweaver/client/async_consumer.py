@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -34,9 +33,7 @@ class AsyncConsumer:
     ) -> None:
         self._driver = driver
         self._prepare = prepare
-        self._core = ConsumerCore(
-            stream, group, name, options, functools.partial(AsyncMessage, _settler=self)
-        )
+        self._core = ConsumerCore(stream, group, name, options, AsyncMessage, self)
 
     @property
     def stream(self) -> str:
@@ -55,12 +52,16 @@ class AsyncConsumer:
         await self._ready()
         self._core.iterating = True
         try:
+            core = self._core
+            buffer = core.buffer
             while True:
-                message = self._core.pop_ready()
+                # The buffered case inlined: this loop runs for every message.
+                if buffer and not core.stop_requested:
+                    yield buffer.popleft()
+                    continue
+                message = await self._driver.run(core.next_message())
                 if message is None:
-                    message = await self._driver.run(self._core.next_message())
-                    if message is None:
-                        return
+                    return
                 yield message
         finally:
             self._core.iterating = False

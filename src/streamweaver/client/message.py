@@ -127,11 +127,11 @@ class Message(BaseMessage):
 
     def ack(self) -> None:
         """Acknowledge the message; sent with the consumer's next read at the latest."""
-        if self._outcome == "acknowledged":
-            return
-        settler = self._settler if self._outcome is None else None
-        (settler or self._settler_for()).settle_ack(self)
-        self._outcome = "acknowledged"
+        if self._outcome is None and self._settler is not None:
+            self._settler.settle_ack(self)
+            self._outcome = "acknowledged"
+        elif self._outcome != "acknowledged":
+            self._settler_for()  # raises, saying why
 
     def nack(self, delay_ms: int = 0, *, reason: str | None = None) -> None:
         """Give the message back for redelivery, now or after ``delay_ms``."""

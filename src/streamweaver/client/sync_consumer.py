@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterator
 from types import TracebackType
@@ -34,9 +33,7 @@ class Consumer:
         options: ConsumerOptions,
     ) -> None:
         self._driver = driver
-        self._core = ConsumerCore(
-            stream, group, name, options, functools.partial(Message, _settler=self)
-        )
+        self._core = ConsumerCore(stream, group, name, options, Message, self)
 
     @property
     def stream(self) -> str:
@@ -54,12 +51,16 @@ class Consumer:
     def __iter__(self) -> Iterator[Message]:
         self._core.iterating = True
         try:
+            core = self._core
+            buffer = core.buffer
             while True:
-                message = self._core.pop_ready()
+                # The buffered case inlined: this loop runs for every message.
+                if buffer and not core.stop_requested:
+                    yield buffer.popleft()
+                    continue
+                message = self._driver.run(core.next_message())
                 if message is None:
-                    message = self._driver.run(self._core.next_message())
-                    if message is None:
-                        return
+                    return
                 yield message
         finally:
             self._core.iterating = False
