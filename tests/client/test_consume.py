@@ -333,3 +333,18 @@ def test_stop_from_another_thread_ends_a_blocked_consumer(client, r, fast):
     client.stop()
     worker.join(timeout=10)
     assert finished.is_set()
+
+
+def test_consumers_give_their_connections_back(client, fast):
+    client.produce_batch("s", [{"n": i} for i in range(30)])
+    pool = client._redis.connection_pool
+
+    for round_ in range(5):
+        with client.consume("s", "g", f"c{round_}", start="0", **fast) as consumer:
+            for message in consumer:
+                message.ack()
+                if message.fields["n"] == 6 * round_ + 5:
+                    break
+        assert pool._in_use_connections == set()
+
+    assert client.pending("s", "g") == []
