@@ -81,6 +81,11 @@ def group_backfill(stream: str) -> str:
     return _per_stream(stream, "backfill")
 
 
+def replay_progress(target: str, job_id: str) -> str:
+    """Hash with a replay's authoritative cursor, in the slot of its target."""
+    return _per_stream(target, f"replay:{job_id}")
+
+
 def replay_job(job_id: str) -> str:
     """Hash holding one replay job's request, state and progress."""
     return f"{PREFIX}replay:job:{job_id}"
@@ -98,3 +103,8 @@ def partitions(stream: str) -> str:
 
 PARTITIONED = f"{PREFIX}partitioned"
 """Set of the names of every logical stream declared with partitions."""
+
+
+def group_members(stream: str, group: str) -> str:
+    """Sorted set of a logical stream's live group consumers, scored by expiry (ms)."""
+    return f"{_per_stream(stream, 'members')}:{group}"

@@ -18,6 +18,12 @@ ORIGIN_ID = "sw:origin-id"
 ORIGIN_STREAM = "sw:origin-stream"
 """The stream a re-appended message originally came from."""
 
+KEY = "sw:key"
+"""The message key a producer routed by (partitioned streams), as UTF-8 text."""
+
+ORIGIN_PARTITION = "sw:origin-partition"
+"""The partition number a message of a logical stream was replayed from (decimal)."""
+
 DLQ_REASON = "sw:dlq-reason"
 """Why the message was dead-lettered, in words."""
 

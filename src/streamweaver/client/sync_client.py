@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Unpack
 
 from streamweaver.client import _ops
+from streamweaver.client import partitioned as _partitioned
 from streamweaver.client import replay as _replay
 from streamweaver.client._common import (
     ClientSetup,
@@ -20,14 +21,16 @@ from streamweaver.client._common import (
     tail_after,
 )
 from streamweaver.client._consumer import ConsumerOptions
-from streamweaver.client._driver import SyncDriver, raw_replies
 from streamweaver.client._ops import MessageInput
+from streamweaver.client._partitioned_core import MembershipOptions
 from streamweaver.client._protocol import PendingEntry
 from streamweaver.client._setup import Target
 from streamweaver.client.codec import MAX_MESSAGE_BYTES
 from streamweaver.client.ids import Position
 from streamweaver.client.message import Message
 from streamweaver.client.names import check_group, check_stream
+from streamweaver.client.partitioned_sync import PartitionedSync
+from streamweaver.client.shards import close_driver, sync_driver
 from streamweaver.client.sync_consumer import Consumer
 from streamweaver.config import Config, RedisConfig, StorageConfig
 from streamweaver.connection import connect
@@ -38,7 +41,7 @@ class _Stop:
     stop_requested = False
 
 
-class Client:
+class Client(PartitionedSync):
     """Produce to and consume from Redis streams (synchronous, thread-safe).
 
     ``Client("redis://localhost:6379")``, ``Client(host="h", port=6380)`` or
@@ -58,9 +61,9 @@ class Client:
         self._setup = ClientSetup(target, host, port, max_message_bytes)
         self._tiers = _replay.Tiers(self._setup.config, archive)
         self._redis = connect(self._setup.config)
-        raw_replies(self._redis)
-        self._driver = SyncDriver(self._redis, self._setup.address)
+        self._driver = sync_driver(self._redis, self._setup.config, self._setup.address)
         self._running: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._partitions = _partitioned.PartitionCache()
 
     @classmethod
     def from_config(cls, config: Config | RedisConfig, **kwargs: Any) -> Client:
@@ -91,6 +94,7 @@ class Client:
         """Stop every consumer and tail of this client and close its connections."""
         self.stop()
         self._tiers.close()
+        close_driver(self._driver)
         self._redis.close()
 
     def __enter__(self) -> Client:
@@ -116,18 +120,39 @@ class Client:
         fields: MessageInput,
         *,
         headers: Mapping[str, str] | None = None,
+        key: str | bytes | None = None,
     ) -> str:
-        """Append one message to a stream and return its ID."""
+        """Append one message to a stream and return its ID.
+
+        On a logical stream (see :meth:`declare_partitions`) the message goes to
+        the partition of ``key``, or to the next partition in turn without one.
+        A key is stored in the ``sw:key`` header.
+        """
+        partitioning = self._logical(stream)
+        if partitioning is not None or key is not None:
+            stream, headers = self._route(stream, partitioning, headers, key)
         message = self._setup.encode(stream, fields, headers)
         return self._driver.run(_ops.produce(stream, message))
 
-    def produce_batch(self, stream: str, messages: Iterable[MessageInput]) -> list[str]:
+    def produce_batch(
+        self,
+        stream: str,
+        messages: Iterable[MessageInput],
+        *,
+        key: str | bytes | None = None,
+        keys: Sequence[str | bytes | None] | None = None,
+    ) -> list[str]:
         """Append many messages in one round trip; return their IDs in order.
 
         Every message is encoded and checked before anything is sent. The batch
         is pipelined, not a transaction: if Redis fails part way the error says
-        how many messages were added.
+        how many messages were added. On a logical stream messages are routed
+        by ``key`` (one for all) or ``keys`` (one per message), else in turn,
+        with one round trip per partition.
         """
+        partitioning = self._logical(stream)
+        if partitioning is not None or key is not None or keys is not None:
+            return self._produce_batch_routed(stream, partitioning, messages, key, keys)
         encoded = self._setup.encode_batch(stream, messages)
         if not encoded:
             return []
@@ -180,11 +205,14 @@ class Client:
         block_ms: int | None = None,
         claim_idle_ms: int | None = None,
         max_deliveries: int | None = None,
+        membership: MembershipOptions | None = None,
     ) -> Consumer:
         """Join ``group`` as ``consumer`` (default ``<host>-<pid>``); iterate it.
 
         The group is created at ``start`` if it does not exist, unless
-        ``create_group`` is False. Keyword options override ``options``.
+        ``create_group`` is False. Keyword options override ``options``. On a
+        logical stream the group's live consumers share the partitions
+        (``membership`` sets how they heartbeat); see docs/protocol.md.
         """
         name, chosen = self._setup.consumer_args(
             stream,
@@ -194,6 +222,11 @@ class Client:
             {"count": count, "block_ms": block_ms, "claim_idle_ms": claim_idle_ms,
              "max_deliveries": max_deliveries},
         )  # fmt: skip
+        partitioning = self._logical(stream)
+        if partitioning is not None:
+            return self._consume_logical(  # type: ignore[return-value]
+                partitioning, group, name, chosen, start, create_group, membership
+            )
         if create_group:
             self.create_group(stream, group, start, exist_ok=True)
         result = Consumer(self._driver, stream, group, name, chosen)
@@ -254,7 +287,14 @@ class Client:
         Options: ``target``, ``mode`` (``preserve`` or ``append``), ``pace``,
         ``rate``, ``batch_size``, ``target_ttl``, ``job_id``. Returns once a
         broker accepted the job; a refused request raises ReplayRejectedError.
+        A logical stream is replayed by this client, merged by time, in
+        ``append`` mode only, and a finished :class:`LogicalReplay` is returned.
         """
+        partitioning = self._logical(stream)
+        if partitioning is not None:
+            return self._replay_logical(  # type: ignore[return-value]
+                partitioning, start, end, options
+            )
         fields = _replay.request_fields(stream, start, end, **options)
         return _replay.submit(self._redis, fields, accept_timeout_s=accept_timeout_s)
 
@@ -276,7 +316,13 @@ class Client:
         caps the number of messages. With an archive (see :meth:`from_config`)
         the archived past comes first, then Redis, with no gap or duplicate;
         ``follow`` goes on with new messages as they arrive (end ``+`` only).
+        A logical stream's partitions are merged by ID (no ``follow``).
         """
+        partitioning = self._logical(stream)
+        if partitioning is not None:
+            return self._read_logical(
+                partitioning, start, end, count, batch_size, follow
+            )
         if self._tiers.has_archive or follow:
             return self._tiers.read(
                 stream, start, end, count=count, batch_size=batch_size, follow=follow
