@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Unpack
 
 from streamweaver.client import _ops
+from streamweaver.client import partitioned as _partitioned
 from streamweaver.client import replay as _replay
 from streamweaver.client._common import (
     ClientSetup,
@@ -21,8 +29,8 @@ from streamweaver.client._common import (
     tail_after,
 )
 from streamweaver.client._consumer import ConsumerOptions
-from streamweaver.client._driver import AsyncDriver, raw_replies
 from streamweaver.client._ops import MessageInput
+from streamweaver.client._partitioned_core import MembershipOptions
 from streamweaver.client._protocol import PendingEntry
 from streamweaver.client._setup import Target
 from streamweaver.client.async_consumer import AsyncConsumer
@@ -30,6 +38,8 @@ from streamweaver.client.codec import MAX_MESSAGE_BYTES
 from streamweaver.client.ids import Position
 from streamweaver.client.message import AsyncMessage
 from streamweaver.client.names import check_group, check_stream
+from streamweaver.client.partitioned_async import PartitionedAsync
+from streamweaver.client.shards import aclose_driver, async_driver
 from streamweaver.config import Config, RedisConfig, StorageConfig
 from streamweaver.connection import connect_async
 from streamweaver.storage.base import Store
@@ -39,7 +49,7 @@ class _Stop:
     stop_requested = False
 
 
-class AsyncClient:
+class AsyncClient(PartitionedAsync):
     """Produce to and consume from Redis streams with asyncio.
 
     Built like :class:`~streamweaver.client.Client`; use ``async with`` or
@@ -58,9 +68,11 @@ class AsyncClient:
         self._setup = ClientSetup(target, host, port, max_message_bytes)
         self._tiers = _replay.Tiers(self._setup.config, archive)
         self._redis = connect_async(self._setup.config)
-        raw_replies(self._redis)
-        self._driver = AsyncDriver(self._redis, self._setup.address)
+        self._driver = async_driver(
+            self._redis, self._setup.config, self._setup.address
+        )
         self._running: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._partitions = _partitioned.PartitionCache()
 
     @classmethod
     def from_config(cls, config: Config | RedisConfig, **kwargs: Any) -> AsyncClient:
@@ -91,6 +103,7 @@ class AsyncClient:
         """Stop every consumer and tail of this client and close its connections."""
         self.stop()
         await self._tiers.aclose()
+        await aclose_driver(self._driver)
         await self._redis.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -116,20 +129,40 @@ class AsyncClient:
         fields: MessageInput,
         *,
         headers: Mapping[str, str] | None = None,
+        key: str | bytes | None = None,
     ) -> str:
-        """Append one message to a stream and return its ID."""
+        """Append one message to a stream and return its ID.
+
+        Logical streams and ``key`` work as in :meth:`Client.produce`.
+        """
+        fresh, partitioning = self._partitions.get(stream)
+        if not fresh:
+            partitioning = await self._logical(stream)
+        if partitioning is not None or key is not None:
+            stream, headers = self._route(stream, partitioning, headers, key)
         message = self._setup.encode(stream, fields, headers)
         return await self._driver.run(_ops.produce(stream, message))
 
     async def produce_batch(
-        self, stream: str, messages: Iterable[MessageInput]
+        self,
+        stream: str,
+        messages: Iterable[MessageInput],
+        *,
+        key: str | bytes | None = None,
+        keys: Sequence[str | bytes | None] | None = None,
     ) -> list[str]:
         """Append many messages in one round trip; return their IDs in order.
 
         Every message is encoded and checked before anything is sent. The batch
         is pipelined, not a transaction: if Redis fails part way the error says
-        how many messages were added.
+        how many messages were added. Logical streams, ``key`` and ``keys``
+        work as in :meth:`Client.produce_batch`.
         """
+        partitioning = await self._logical(stream)
+        if partitioning is not None or key is not None or keys is not None:
+            return await self._produce_batch_routed(
+                stream, partitioning, messages, key, keys
+            )
         encoded = self._setup.encode_batch(stream, messages)
         if not encoded:
             return []
@@ -182,12 +215,14 @@ class AsyncClient:
         block_ms: int | None = None,
         claim_idle_ms: int | None = None,
         max_deliveries: int | None = None,
+        membership: MembershipOptions | None = None,
     ) -> AsyncConsumer:
         """Join ``group`` as ``consumer`` (default ``<host>-<pid>``); iterate it.
 
         The group is created at ``start`` if it does not exist, unless
         ``create_group`` is False; that happens when iteration (or ``async
-        with``) begins. Keyword options override ``options``.
+        with``) begins. Keyword options override ``options``. Logical streams
+        and ``membership`` work as in :meth:`Client.consume`.
         """
         name, chosen = self._setup.consumer_args(
             stream,
@@ -197,14 +232,22 @@ class AsyncClient:
             {"count": count, "block_ms": block_ms, "claim_idle_ms": claim_idle_ms,
              "max_deliveries": max_deliveries},
         )  # fmt: skip
-        prepare = None
-        if create_group:
-            prepare = _ops.create_group(
-                stream, group, group_start(start), mkstream=True, exist_ok=True
-            )
-        result = AsyncConsumer(self._driver, stream, group, name, chosen, prepare)
-        self._running.add(result._core)
-        return result
+
+        def plain() -> AsyncConsumer:
+            prepare = None
+            if create_group:
+                prepare = _ops.create_group(
+                    stream, group, group_start(start), mkstream=True, exist_ok=True
+                )
+            result = AsyncConsumer(self._driver, stream, group, name, chosen, prepare)
+            self._running.add(result._core)
+            return result
+
+        chosen_consumer = self._consume_any(
+            stream, group, name, chosen, start, create_group, membership, plain
+        )
+        self._running.add(getattr(chosen_consumer, "_core", chosen_consumer))
+        return chosen_consumer
 
     async def run_consumer(
         self,
@@ -262,6 +305,11 @@ class AsyncClient:
 
         Options as for :meth:`Client.replay`.
         """
+        partitioning = await self._logical(stream)
+        if partitioning is not None:
+            return await self._replay_logical(  # type: ignore[return-value]
+                partitioning, start, end, options
+            )
         fields = _replay.request_fields(stream, start, end, **options)
         return await _replay.submit_async(
             self._redis, fields, accept_timeout_s=accept_timeout_s
@@ -285,7 +333,18 @@ class AsyncClient:
         caps the number of messages. With an archive (see :meth:`from_config`)
         the archived past comes first, then Redis, with no gap or duplicate;
         ``follow`` goes on with new messages as they arrive (end ``+`` only).
+        A logical stream's partitions are merged by ID (no ``follow``).
         """
+        fresh, partitioning = self._partitions.get(stream)
+        if not fresh or partitioning is not None:
+            # Looked up when iteration begins; then this method runs again.
+            return self._read_any(
+                check_stream(stream), start, end, count, batch_size, follow,
+                lambda: self.read(
+                    stream, start, end, count=count, batch_size=batch_size,
+                    follow=follow,
+                ),
+            )  # fmt: skip
         if self._tiers.has_archive or follow:
             return self._tiers.read_async(
                 stream, start, end, count=count, batch_size=batch_size, follow=follow

@@ -125,6 +125,19 @@ def choose(cache: PartitionCache, partitioning: Partitioning, key: Key | None) -
     return partition_index(key_text(key).encode(), partitioning.count)
 
 
+def route(
+    cache: PartitionCache,
+    stream: str,
+    partitioning: Partitioning | None,
+    headers: Mapping[str, str] | None,
+    key: Key | None,
+) -> tuple[str, Mapping[str, str] | None]:
+    """Where one message goes, and its headers with ``sw:key`` added."""
+    if partitioning is not None:
+        stream = partitioning.names[choose(cache, partitioning, key)]
+    return stream, with_key(headers, key)
+
+
 def plan_batch(
     cache: PartitionCache,
     partitioning: Partitioning,

@@ -63,9 +63,7 @@ class PartitionedSync:
         headers: Mapping[str, str] | None,
         key: pt.Key | None,
     ) -> tuple[str, Mapping[str, str] | None]:
-        if partitioning is not None:
-            stream = partitioning.names[pt.choose(self._partitions, partitioning, key)]
-        return stream, pt.with_key(headers, key)
+        return pt.route(self._partitions, stream, partitioning, headers, key)
 
     def _produce_batch_routed(
         self,
