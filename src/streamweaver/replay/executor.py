@@ -1,9 +1,12 @@
 """Running one claimed replay job: read the range, pace it, commit it in batches.
 
-The job resumes from its ``cursor`` (the last source ID committed), so a job
-taken over after a crash continues with no gap and no duplicate. A background
-heartbeat renews the job's lease and notices a cancel request; a job whose
-lease another broker took stops without writing (the commit script refuses).
+The runner first stamps the job's progress hash with its claim number and
+resumes from the ``cursor`` found there (the last source ID committed), so a
+job taken over after a crash continues with no gap and no duplicate. After each
+batch the progress is copied into the job hash, which also tells the runner
+about a cancel request or a lost lease; a background heartbeat renews the
+lease. A runner whose job another broker took over stops without writing (the
+commit script refuses a claim that is not the stamped one).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from typing import TypeVar
 
 import redis.asyncio
 
-from streamweaver import keys
 from streamweaver.broker.supervisor import pause
 from streamweaver.client.ids import parse_id
 from streamweaver.monitoring.metrics import REPLAYED_MESSAGES
@@ -25,7 +27,7 @@ from streamweaver.replay.jobs import Job, JobStore
 from streamweaver.replay.pacing import Pacer, sleep_unless
 from streamweaver.replay.request import parse_pace
 from streamweaver.replay.tiers import ArchiveSource, Entry, read_range
-from streamweaver.replay.writer import BatchWriter, Outcome
+from streamweaver.replay.writer import BatchWriter, Outcome, Progress
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class JobRunner:
         client: redis.asyncio.Redis,
         archive: ArchiveSource | None,
         owner: str,
+        claim: int,
         lease_s: float,
         job_ttl_s: float,
     ) -> None:
@@ -63,15 +66,16 @@ class JobRunner:
         self._job_ttl_s = job_ttl_s
         self._stop = asyncio.Event()
         self._stop_reason = ""
-        self._replayed = job.replayed
+        self._progress = Progress("", 0, "")
         self._writer = BatchWriter(
             client,
-            job_key=keys.replay_job(job.id),
+            job_id=job.id,
             target=job.get("target"),
             stream=job.get("stream"),
             mode="append" if job.get("mode") == "append" else "preserve",
-            owner=owner,
+            claim=claim,
             ttl_s=float(job.get("target_ttl_s") or 0) or None,
+            progress_ttl_s=max(job_ttl_s, lease_s),
         )
 
     def request_stop(self, reason: str) -> None:
@@ -88,6 +92,10 @@ class JobRunner:
         """Replay the rest of the range and record the outcome."""
         heartbeat = asyncio.create_task(self._heartbeat(), name=f"lease:{self.job.id}")
         try:
+            progress = await self._writer.fence(self._owner)
+            if progress is None:
+                raise Stopped("lost")
+            self._progress = progress
             await self._replay()
         except Stopped as stop:
             await self._stopped(stop.reason)
@@ -103,7 +111,7 @@ class JobRunner:
             parse_pace(job.get("pace", "fast")), float(rate) if rate else None
         )
         batch_size = int(job.get("batch_size") or 1000)
-        cursor = job.get("cursor")
+        cursor = self._progress.cursor
         batches = _read_ahead(
             read_range(
                 self._client,
@@ -148,8 +156,13 @@ class JobRunner:
         outcome = await self._writer.commit(entries)
         if outcome.status != "ok":
             raise Stopped(_reason(outcome))
-        self._replayed += len(entries)
+        self._progress = Progress(
+            _text(entries[-1][0]), outcome.replayed, outcome.detail
+        )
         REPLAYED_MESSAGES.labels(self.job.get("stream")).inc(len(entries))
+        answer = await self._store.mirror(self.job.id, self._owner, **self._fields())
+        if answer != "ok":
+            raise Stopped(answer)
 
     async def _sleep(self, delay_s: float) -> None:
         if await sleep_unless(self._stop, delay_s):
@@ -180,7 +193,11 @@ class JobRunner:
             )
             return
         if reason == "cancel":
-            log.info("Replay %s cancelled after %d message(s).", job_id, self._replayed)
+            log.info(
+                "Replay %s cancelled after %d message(s).",
+                job_id,
+                self._progress.replayed,
+            )
             await self._finish(jobs.CANCELLED, error="cancelled", message=_CANCELLED)
             return
         code, message = reason.split(":", 1)
@@ -188,7 +205,7 @@ class JobRunner:
         await self._finish(jobs.FAILED, error=code, message=message)
 
     async def _done(self) -> None:
-        if self._replayed == 0:
+        if self._progress.replayed == 0:
             await self._finish(
                 jobs.FAILED,
                 error="empty_range",
@@ -198,21 +215,33 @@ class JobRunner:
         log.info(
             "Replay %s done: %d message(s) written to %r.",
             self.job.id,
-            self._replayed,
+            self._progress.replayed,
             self.job.get("target"),
         )
-        await self._finish(jobs.DONE, total=self._replayed)
+        await self._finish(jobs.DONE, total=self._progress.replayed)
+
+    def _fields(self) -> dict[str, str | int]:
+        progress = self._progress
+        return {
+            "cursor": progress.cursor,
+            "replayed": progress.replayed,
+            "last_target_id": progress.last_target_id,
+        }
 
     async def _finish(self, state: str, **fields: str | int) -> None:
-        await asyncio.shield(
-            self._store.finish(
-                self.job.id,
-                self._owner,
-                state,
-                ttl_s=self._job_ttl_s,
-                **fields,
-            )
+        await asyncio.shield(self._record_end(state, fields))
+
+    async def _record_end(self, state: str, fields: dict[str, str | int]) -> None:
+        finished = await self._store.finish(
+            self.job.id,
+            self._owner,
+            state,
+            ttl_s=self._job_ttl_s,
+            **self._fields(),
+            **fields,
         )
+        if finished:
+            await self._writer.forget()
 
 
 async def _read_ahead(batches: AsyncIterator[T]) -> AsyncIterator[T]:
@@ -250,3 +279,7 @@ def _reason(outcome: Outcome) -> str:
             "the next ID to replay (someone else wrote to it); nothing more was written"
         )
     return f"failed:unexpected answer {outcome.status!r} from the batch script"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

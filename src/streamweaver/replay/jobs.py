@@ -2,7 +2,10 @@
 
 A job lives in the hash ``sw:replay:job:<id>`` (schema in docs/protocol.md).
 Every job is listed in ``sw:replay:jobs``; queued and running ones also in
-``sw:replay:active``, which brokers poll for work. A broker runs a job under a
+``sw:replay:active``, which brokers poll for work. The sets are written before
+a job is created and pruned after it ended, so a crash in between leaves an ID
+whose job is gone or over, which is forgotten when next seen, never a job that
+nobody runs or lists. A broker runs a job under a
 lease kept in the hash (``owner``, ``lease_until_ms`` in Redis server time);
 a job whose lease ran out, or whose owner is the claiming instance itself (a
 restarted broker with a fixed instance ID), may be claimed by any broker. Every
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import redis.asyncio
 
 from streamweaver import keys
+from streamweaver.replay import job_scripts as scripts
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -28,102 +32,7 @@ CANCELLED = "cancelled"
 STATES = (QUEUED, RUNNING, DONE, FAILED, REJECTED, CANCELLED)
 FINISHED = frozenset({DONE, FAILED, REJECTED, CANCELLED})
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
-# KEYS: job, jobs, active. ARGV: id, created_ms, ttl_ms, then field/value pairs.
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'queued' or state == 'running' then
-  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-return 1
-"""
-
-# KEYS: job. ARGV: owner, lease_ms. Returns 1 when the caller now runs the job,
-# 0 when it may not, -1 when the job is gone.
-_CLAIM = (
-    _NOW
-    + """
-local job = redis.call('HMGET', KEYS[1], 'state', 'owner', 'lease_until_ms')
-local state, owner, lease = job[1], job[2], tonumber(job[3] or '0')
-if not state then return -1 end
-if state == 'queued' or (state == 'running' and (lease <= now or owner == ARGV[1]))
-then
-  redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1],
-             'lease_until_ms', now + tonumber(ARGV[2]), 'updated_ms', now)
-  local started = redis.call('HGET', KEYS[1], 'started_ms')
-  if not started or started == '' then
-    redis.call('HSET', KEYS[1], 'started_ms', now)
-  end
-  redis.call('HINCRBY', KEYS[1], 'claims', 1)
-  return 1
-end
-return 0
-"""
-)
-
-# KEYS: job. ARGV: owner, lease_ms. Returns 'ok', 'cancel' or 'lost'.
-_RENEW = (
-    _NOW
-    + """
-local job = redis.call('HMGET', KEYS[1], 'state', 'owner', 'cancel')
-if job[1] ~= 'running' or job[2] ~= ARGV[1] then return 'lost' end
-redis.call('HSET', KEYS[1], 'lease_until_ms', now + tonumber(ARGV[2]))
-if job[3] == '1' then return 'cancel' end
-return 'ok'
-"""
-)
-
-# KEYS: job. ARGV: owner. Gives the lease up so any broker may resume the job.
-_RELEASE = """
-local job = redis.call('HMGET', KEYS[1], 'state', 'owner')
-if job[1] ~= 'running' or job[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'lease_until_ms', 0)
-return 1
-"""
-
-# KEYS: job, active. ARGV: owner, id, ttl_ms, then field/value pairs.
-_FINISH = (
-    _NOW
-    + """
-local job = redis.call('HMGET', KEYS[1], 'state', 'owner')
-if job[1] ~= 'running' or job[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'finished_ms', now, 'updated_ms', now,
-           'lease_until_ms', 0, unpack(ARGV, 4))
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-)
-
-# KEYS: job, active. ARGV: id, ttl_ms. Returns the state after the call.
-_CANCEL = (
-    _NOW
-    + """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return false end
-if state == 'queued' then
-  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_ms', now,
-             'updated_ms', now, 'error', 'cancelled',
-             'message', 'cancelled before it started')
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 'cancelled'
-end
-if state == 'running' then
-  redis.call('HSET', KEYS[1], 'cancel', '1', 'updated_ms', now)
-end
-return state
-"""
-)
+_YOUNG_MS = 60_000
 
 _INT_FIELDS = (
     "created_ms",
@@ -184,12 +93,13 @@ class JobStore:
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self._client = client
-        self._create = client.register_script(_CREATE)
-        self._claim = client.register_script(_CLAIM)
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
-        self._finish = client.register_script(_FINISH)
-        self._cancel = client.register_script(_CANCEL)
+        self._create = client.register_script(scripts.CREATE)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._renew = client.register_script(scripts.RENEW)
+        self._mirror = client.register_script(scripts.MIRROR)
+        self._release = client.register_script(scripts.RELEASE)
+        self._finish = client.register_script(scripts.FINISH)
+        self._cancel = client.register_script(scripts.CANCEL)
 
     async def create(
         self, job_id: str, fields: Mapping[str, str], *, ttl_s: float
@@ -197,9 +107,11 @@ class JobStore:
         """Store a new job; False if a job with that ID exists (nothing changes)."""
         created_ms = int(fields.get("created_ms") or _now_ms())
         pairs = [x for item in fields.items() for x in item]
+        await self._client.zadd(keys.REPLAY_JOBS, {job_id: created_ms}, nx=True)
+        if fields.get("state") in (QUEUED, RUNNING):
+            await self._client.zadd(keys.REPLAY_ACTIVE, {job_id: created_ms}, nx=True)
         created = await self._create(
-            keys=[keys.replay_job(job_id), keys.REPLAY_JOBS, keys.REPLAY_ACTIVE],
-            args=[job_id, created_ms, _ms(ttl_s), *pairs],
+            keys=[keys.replay_job(job_id)], args=[_ms(ttl_s), *pairs]
         )
         return bool(created)
 
@@ -209,7 +121,11 @@ class JobStore:
 
     async def list(self, *, limit: int = 100) -> list[Job]:
         """The newest ``limit`` jobs, newest first; expired ones are forgotten."""
-        ids = [_text(i) for i in await self._client.zrevrange(keys.REPLAY_JOBS, 0, -1)]
+        listed = await self._client.zrevrange(keys.REPLAY_JOBS, 0, -1, withscores=True)
+        ids = [_text(i) for i, _ in listed]
+        # An ID is listed a moment before its hash is written: never forget
+        # a young one.
+        young = {_text(i) for i, ms in listed if ms > _now_ms() - _YOUNG_MS}
         jobs: list[Job] = []
         gone: list[str] = []
         for start in range(0, len(ids), 100):
@@ -220,7 +136,7 @@ class JobStore:
             for job_id, raw in zip(chunk, await pipe.execute(), strict=True):
                 if raw:
                     jobs.append(Job(job_id, _decode(raw)))
-                else:
+                elif job_id not in young:
                     gone.append(job_id)
             if len(jobs) >= limit:
                 break
@@ -234,14 +150,15 @@ class JobStore:
         return [_text(i) for i in ids]
 
     async def forget_active(self, job_id: str) -> None:
-        """Drop an ID from the active set (its hash is gone)."""
+        """Drop an ID from the active set (its job is gone or has ended)."""
         await self._client.zrem(keys.REPLAY_ACTIVE, job_id)
 
     async def claim(self, job_id: str, owner: str, *, lease_s: float) -> int:
         """Take a queued job, or a running one whose lease ran out.
 
-        Returns 1 when ``owner`` now runs the job, 0 when it may not, -1 when
-        there is no such job any more.
+        Returns the claim number (1 for the first claim, 2 for the next, ...)
+        when ``owner`` now runs the job, 0 when it may not, -1 when there is no
+        such job any more or it has ended.
         """
         return int(
             await self._claim(
@@ -260,6 +177,14 @@ class JobStore:
         )
         return _text(answer)
 
+    async def mirror(self, job_id: str, owner: str, **progress: str | int) -> str:
+        """Copy a runner's progress into the job: ``ok``, ``cancel`` or ``lost``."""
+        pairs = [x for item in progress.items() for x in item]
+        answer = await self._mirror(
+            keys=[keys.replay_job(job_id)], args=[owner, *pairs]
+        )
+        return _text(answer)
+
     async def finish(
         self,
         job_id: str,
@@ -272,9 +197,10 @@ class JobStore:
         """Record the outcome and start the summary's expiry; False if not owner."""
         pairs = [x for item in {"state": state, **fields}.items() for x in item]
         done = await self._finish(
-            keys=[keys.replay_job(job_id), keys.REPLAY_ACTIVE],
-            args=[owner, job_id, _ms(ttl_s), *pairs],
+            keys=[keys.replay_job(job_id)], args=[owner, _ms(ttl_s), *pairs]
         )
+        if done:
+            await self.forget_active(job_id)
         return bool(done)
 
     async def cancel(self, job_id: str, *, ttl_s: float) -> str | None:
@@ -283,11 +209,12 @@ class JobStore:
         Returns the job's state after the call (``running`` until the broker
         notices), or None when there is no such job.
         """
-        state = await self._cancel(
-            keys=[keys.replay_job(job_id), keys.REPLAY_ACTIVE],
-            args=[job_id, _ms(ttl_s)],
-        )
-        return None if state is None else _text(state)
+        state = await self._cancel(keys=[keys.replay_job(job_id)], args=[_ms(ttl_s)])
+        if state is None:
+            return None
+        if _text(state) == CANCELLED:
+            await self.forget_active(job_id)
+        return _text(state)
 
 
 def _ms(seconds: float) -> int:

@@ -225,6 +225,7 @@ class ReplayService:
                 client=self._raw,
                 archive=self._archive,
                 owner=self.instance_id,
+                claim=claimed,
                 lease_s=self._lease_s,
                 job_ttl_s=self.config.replay.job_ttl_s,
             )

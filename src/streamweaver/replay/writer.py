@@ -1,11 +1,20 @@
 """Writing one batch into the target together with the job's progress.
 
-One script appends the batch to the target and moves the job's cursor, so the
-two cannot part: a broker killed at any point leaves either the whole batch and
-its progress, or neither. The script also checks, before writing anything,
-that this broker still owns the job, that nobody asked it to stop, that the
-target is a stream, and in ``preserve`` mode that the first ID is above the
-target's last one; a refused batch writes nothing.
+The authoritative progress of a job (``cursor``, ``replayed``) lives in a hash
+in the target's hash slot (:func:`streamweaver.keys.replay_progress`), so one
+script appends the batch and moves the cursor, also in Redis Cluster: a broker
+killed at any point leaves either the whole batch and its progress, or
+neither, and the two survive or are lost together in a failover, since they
+live on one shard. The job hash (another slot) gets a copy of the progress
+after each batch, for clients to watch.
+
+Fencing: a runner first stamps the progress hash with its claim number (the
+job's ``claims`` counter after its claim); the commit script refuses a runner
+whose claim is not the stamped one, so after a takeover the old runner can
+write nothing more, and the new one resumes from the cursor the stamp returned.
+The script also checks that the target is a stream and, in ``preserve`` mode,
+that the first ID is above the target's last one; a refused batch writes
+nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from dataclasses import dataclass
 
 import redis.asyncio
 
+from streamweaver import keys
 from streamweaver.client.headers import ORIGIN_ID, ORIGIN_STREAM
 from streamweaver.replay.request import Mode
 
@@ -23,12 +33,26 @@ Entry = tuple[bytes, Sequence[bytes]]
 
 _ORIGIN_FIELDS = frozenset({ORIGIN_ID.encode(), ORIGIN_STREAM.encode()})
 
-# KEYS: job, target. ARGV: owner, mode, ttl_ms, origin stream, count, last source
-# ID, then per entry: id, number of field/value items, the items.
+# KEYS: progress. ARGV: claim, owner, ttl_ms. Makes the caller the only writer
+# unless a later claim stamped it first; returns the progress to resume from.
+_FENCE = """
+local held = redis.call('HMGET', KEYS[1], 'claim', 'owner')
+local claim = tonumber(ARGV[1])
+local stamped = tonumber(held[1] or '0')
+if stamped > claim or (stamped == claim and held[2] ~= ARGV[2]) then
+  return {'lost'}
+end
+redis.call('HSET', KEYS[1], 'claim', claim, 'owner', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local p = redis.call('HMGET', KEYS[1], 'cursor', 'replayed', 'last_target_id')
+return {'ok', p[1] or '', p[2] or '0', p[3] or ''}
+"""
+
+# KEYS: progress, target. ARGV: claim, mode, target ttl_ms, origin stream, count,
+# last source ID, progress ttl_ms, then per entry: id, number of field/value
+# items, the items.
 _COMMIT = """
-local job = redis.call('HMGET', KEYS[1], 'state', 'owner', 'cancel')
-if job[1] ~= 'running' or job[2] ~= ARGV[1] then return {'lost'} end
-if job[3] == '1' then return {'cancel'} end
+if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return {'lost'} end
 local kind = redis.call('TYPE', KEYS[2])['ok']
 if kind ~= 'stream' and kind ~= 'none' then return {'not_stream', kind} end
 
@@ -48,7 +72,7 @@ local function id_less_or_equal(a, b)
 end
 
 local preserve = ARGV[2] == 'preserve'
-local first = ARGV[7]
+local first = ARGV[8]
 if preserve and kind == 'stream' then
   local info = redis.call('XINFO', 'STREAM', KEYS[2])
   for i = 1, #info, 2 do
@@ -61,7 +85,7 @@ if preserve and kind == 'stream' then
 end
 
 local n = tonumber(ARGV[5])
-local i = 7
+local i = 8
 local added
 for _ = 1, n do
   local id = ARGV[i]
@@ -80,12 +104,20 @@ end
 
 local ttl = tonumber(ARGV[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'cursor', ARGV[6], 'last_target_id', added,
-           'updated_ms', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-redis.call('HINCRBY', KEYS[1], 'replayed', n)
-return {'ok', added}
+redis.call('HSET', KEYS[1], 'cursor', ARGV[6], 'last_target_id', added)
+local replayed = redis.call('HINCRBY', KEYS[1], 'replayed', n)
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return {'ok', added, replayed}
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a job stands, as its progress hash says: resume after ``cursor``."""
+
+    cursor: str
+    replayed: int
+    last_target_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +125,13 @@ class Outcome:
     """What a batch commit did: ``ok``, or why it wrote nothing."""
 
     status: str
-    """``ok``, ``lost`` (another broker owns the job), ``cancel``, ``not_stream``
-    (the target is another type) or ``behind`` (preserve mode, target ahead)."""
+    """``ok``, ``lost`` (another runner stamped the job's progress),
+    ``not_stream`` (the target is another type) or ``behind`` (preserve mode,
+    target ahead)."""
     detail: str = ""
     """The new last target ID (ok), the target's type, or its last ID."""
+    replayed: int = 0
+    """Messages written by the job so far (ok)."""
 
 
 class BatchWriter:
@@ -106,21 +141,42 @@ class BatchWriter:
         self,
         client: redis.asyncio.Redis,
         *,
-        job_key: str,
+        job_id: str,
         target: str,
         stream: str,
         mode: Mode,
-        owner: str,
+        claim: int,
         ttl_s: float | None,
+        progress_ttl_s: float,
     ) -> None:
+        self._client = client
+        self._fence = client.register_script(_FENCE)
         self._script = client.register_script(_COMMIT)
-        self._keys = [job_key, target]
+        self._keys = [keys.replay_progress(target, job_id), target]
         self._mode = mode
-        self._head = [owner, mode, round(ttl_s * 1000) if ttl_s else 0, stream]
+        self._claim = claim
+        self._progress_ttl_ms = max(1, round(progress_ttl_s * 1000))
+        self._head = [claim, mode, round(ttl_s * 1000) if ttl_s else 0, stream]
+
+    async def fence(self, owner: str) -> Progress | None:
+        """Become the job's only writer; None if a later claim already did."""
+        reply = await self._fence(
+            keys=self._keys[:1], args=[self._claim, owner, self._progress_ttl_ms]
+        )
+        status, *rest = (_text(part) for part in reply)
+        if status != "ok":
+            return None
+        cursor, replayed, last_target_id = rest
+        return Progress(cursor, int(replayed or 0), last_target_id)
 
     async def commit(self, entries: Sequence[Entry]) -> Outcome:
         """Write ``entries`` (in ID order) and record the last one as the cursor."""
-        args: list = [*self._head, len(entries), entries[-1][0]]
+        args: list = [
+            *self._head,
+            len(entries),
+            entries[-1][0],
+            self._progress_ttl_ms,
+        ]
         strip = self._mode == "append"
         for entry_id, items in entries:
             if strip:
@@ -130,7 +186,12 @@ class BatchWriter:
             args.extend(items)
         reply = await self._script(keys=self._keys, args=args)
         status, *rest = (_text(part) for part in reply)
-        return Outcome(status, rest[0] if rest else "")
+        replayed = int(rest[1]) if len(rest) > 1 else 0
+        return Outcome(status, rest[0] if rest else "", replayed)
+
+    async def forget(self) -> None:
+        """Delete the progress hash once the job hash holds the final state."""
+        await self._client.delete(self._keys[0])
 
 
 def _without_origin(items: Sequence[bytes]) -> Sequence[bytes]:
