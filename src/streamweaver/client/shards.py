@@ -8,6 +8,12 @@ nodes is split into one pipeline per node. ``MOVED`` (a slot moved, a failover)
 refreshes the slot map and retries; an ``ASK`` (a slot being migrated) is
 reported as an error, as is a connection failure, after refreshing the map,
 because a write may have been applied before the connection broke.
+
+A transactional :class:`Batch` over several slots (moving a message to its
+dead-letter stream: ``XADD <S>:dlq`` and ``XACK <S>``) cannot be one MULTI in a
+cluster; its commands run one by one, in order, stopping at the first error.
+The dead-letter move is therefore at-least-once there: a crash between the
+two leaves the message in ``<S>:dlq`` and still pending in ``<S>``.
 """
 
 from __future__ import annotations
@@ -95,6 +101,12 @@ def _all_moved(replies: Any) -> bool:
     return isinstance(replies, list) and bool(replies) and all(map(_moved, replies))
 
 
+def _cross_slot_transaction(effect: Effect, keyslot: Any) -> bool:
+    if not isinstance(effect, Batch) or not effect.transaction:
+        return False
+    return len({keyslot(c.stream) for c in effect.calls if c.stream}) > 1
+
+
 def _split(batch: Batch, node_of: Any) -> dict[str, list[int]]:
     """Indices of a batch's calls by the node that serves them, in order."""
     by_node: dict[str, list[int]] = {}
@@ -123,6 +135,8 @@ class SyncClusterDriver(SyncDriver):
         return f"{node.host}:{node.port}"
 
     def _execute(self, effect: Effect) -> Any:
+        if _cross_slot_transaction(effect, self.client.keyslot):
+            return [self._execute(call) for call in effect.calls]
         if isinstance(effect, Batch) and not effect.transaction:
             by_node = _split(effect, self.node_of)
             if len(by_node) > 1:
@@ -206,6 +220,8 @@ class AsyncClusterDriver(AsyncDriver):
         return f"{node.host}:{node.port}"
 
     async def _execute(self, effect: Effect) -> Any:
+        if _cross_slot_transaction(effect, self.client.keyslot):
+            return [await self._execute(call) for call in effect.calls]
         if isinstance(effect, Batch) and not effect.transaction:
             by_node: dict[str, list[int]] = {}
             for index, call in enumerate(effect.calls):
