@@ -48,6 +48,16 @@ async def produce(client, count, start=0):
         await client.produce("orders", {"n": n}, key=f"k{n % 12}")
 
 
+async def produce_until(client, start, condition):
+    """Produce while the group rebalances; how many messages that took."""
+    count = 0
+    while not condition():
+        await produce(client, 5, start=start + count)
+        count += 5
+        await asyncio.sleep(0.01)  # pace the producer, not a wait for the group
+    return count
+
+
 def stored(r, partitioning):
     return {
         (name, entry_id.decode())
@@ -72,14 +82,20 @@ async def test_partitions_move_with_members_and_each_message_is_handled_once(
 
         third = Member(client, "c3", seen)
         members = [*first, third]
-        await eventually(lambda: sorted(m.load() for m in members) == [2, 2, 2])
-        await produce(client, 300, start=300)
-        await eventually(lambda: len(seen) == 600)
+        total = 300 + await produce_until(
+            client, 300, lambda: sorted(m.load() for m in members) == [2, 2, 2]
+        )
+        await produce(client, 300, start=total)
+        total += 300
+        await eventually(lambda: len(seen) == total)
 
         await third.leave()
-        await eventually(lambda: sorted(m.load() for m in first) == [3, 3])
-        await produce(client, 300, start=600)
-        await eventually(lambda: len(seen) == 900)
+        total += await produce_until(
+            client, total, lambda: sorted(m.load() for m in first) == [3, 3]
+        )
+        await produce(client, 300, start=total)
+        total += 300
+        await eventually(lambda: len(seen) == total)
         for member in first:
             await member.leave()
 
