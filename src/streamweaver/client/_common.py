@@ -8,13 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar
 
 from streamweaver.client import _ops
-from streamweaver.client._consumer import ConsumerOptions
 from streamweaver.client._ops import MessageInput, RangeCursor
 from streamweaver.client._setup import Target, default_consumer_name, redis_config_of
 from streamweaver.client.codec import EncodedMessage
 from streamweaver.client.ids import Position, end_bound, last_seen_id, start_bound
 from streamweaver.client.message import BaseMessage
 from streamweaver.client.names import check_group, check_stream
+from streamweaver.client.options import ConsumerOptions
 from streamweaver.config import RedisConfig
 from streamweaver.connection import address_of
 from streamweaver.errors import ConfigError, DecodingError

@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import redis.exceptions
 
 from streamweaver import keys
-from streamweaver.client import headers as hdr
+from streamweaver.client._dead_letters import dead_letter_move
 from streamweaver.client._protocol import (
     Batch,
     Call,
@@ -35,9 +34,8 @@ from streamweaver.client._protocol import (
     translate_reply_error,
 )
 from streamweaver.client._resp import pack_command, pack_ids_command
-from streamweaver.client.codec import EncodedMessage
 from streamweaver.client.message import BaseMessage
-from streamweaver.errors import ConfigError
+from streamweaver.client.options import ConsumerOptions
 
 log = logging.getLogger(__name__)
 
@@ -45,42 +43,6 @@ M = TypeVar("M", bound=BaseMessage)
 
 RELEASE_IDLE_MS = 365 * 86_400_000
 """Idle time given to released and nacked entries: any consumer may reclaim them."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerOptions:
-    """How a consumer reads, reclaims and gives up; see ``docs/protocol.md``."""
-
-    count: int = 100
-    """Entries per read (XREADGROUP / XAUTOCLAIM COUNT)."""
-    block_ms: int = 1000
-    """How long one read waits for new entries; also bounds how long stop() takes."""
-    claim_idle_ms: int = 30_000
-    """Entries pending this long on any consumer are reclaimed; same for the group."""
-    claim_interval_ms: int = 1000
-    """How often to look for entries to reclaim."""
-    max_deliveries: int | None = 5
-    """Deliveries before an entry goes to the dead-letter stream; None for never."""
-    ack_flush_ms: int = 100
-    """Longest time an ack waits to be sent with others."""
-    prefetch: bool = True
-    """Ask for the next batch as soon as one arrives, so Redis prepares it while
-    this one is handled; up to twice ``count`` messages are then held."""
-
-    def __post_init__(self) -> None:
-        for name in ("count", "block_ms", "claim_idle_ms", "claim_interval_ms"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_deliveries is not None and (
-            isinstance(self.max_deliveries, bool)
-            or not isinstance(self.max_deliveries, int)
-            or self.max_deliveries < 1
-        ):
-            raise ConfigError(
-                f"max_deliveries must be a positive integer or None, "
-                f"got {self.max_deliveries!r}"
-            )
 
 
 Delivery = tuple[str, list[bytes], int | None]
@@ -321,30 +283,21 @@ class ConsumerCore(Generic[M]):
         self, delivery: Delivery, reason: str, deliveries: int | None = None
     ) -> Op[None]:
         entry_id, flat, count = delivery
-        target = keys.dead_letter_stream(self.stream)
-        if deliveries is not None:
-            count = deliveries
-        message = EncodedMessage(flat).with_headers({
-            hdr.DLQ_REASON: reason,
-            hdr.DLQ_STREAM: self.stream,
-            hdr.DLQ_ID: entry_id,
-            hdr.DLQ_GROUP: self.group,
-            hdr.DLQ_CONSUMER: self.consumer,
-            hdr.DLQ_DELIVERIES: str(count or 0),
-            hdr.DLQ_AT_MS: str(time.time_ns() // 1_000_000),
-        })  # fmt: skip
-        yield Batch(
-            (
-                Call(("XADD", target, "*", *message.flat), target),
-                Call(("XACK", self.stream, self.group, entry_id), self.stream),
-            ),
-            transaction=True,
+        move = dead_letter_move(
+            self.stream,
+            self.group,
+            self.consumer,
+            entry_id,
+            flat,
+            reason=reason,
+            deliveries=count if deliveries is None else deliveries,
         )
+        yield move
         log.error(
             "Moved message %s of %r to %r for group %r: %s.",
             entry_id,
             self.stream,
-            target,
+            keys.dead_letter_stream(self.stream),
             self.group,
             reason,
         )

@@ -25,29 +25,36 @@ full rules, with test vectors, are in ``docs/protocol.md`` and ``spec/``.
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from streamweaver.client import headers as hdr
+from streamweaver.client.values import (
+    Value,
+    decode_value,
+    encode_value,
+    json_bytes,
+    plain,
+    utf8,
+)
 from streamweaver.errors import DecodingError, EncodingError
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "EncodedMessage",
+    "Value",
+    "decode_message",
+    "decode_value",
+    "encode_flat",
+    "encode_message",
+    "encode_value",
+]
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 """The default limit on a message's encoded size (names and values, in bytes)."""
 
-Value = str | int | float | bool | None | bytes | dict[str, Any] | list[Any]
-"""A field value the encoding can carry."""
-
-ALLOWED_TYPES = "str, int, float, bool, None, bytes, dict or list"
-
-_MAX_JSON_DEPTH = 200
 _TYPES_NAME = hdr.TYPES.encode()
 _PREFIX = hdr.PREFIX.encode()
-_FLOAT = re.compile(
-    r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$|^(?:nan|-?inf)$", re.IGNORECASE
-)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -135,45 +142,19 @@ def encode_flat(
                 types[name] = type_name
     except UnicodeEncodeError:
         for name, value in fields.items():  # find the culprit to name it
-            _utf8(name, name)
+            utf8(name, name)
             if isinstance(value, str):
-                _utf8(value, name)
+                utf8(value, name)
         raise
 
     if types:
         flat.append(_TYPES_NAME)
-        flat.append(_json_bytes(types))
+        flat.append(json_bytes(types))
     if headers:
         flat.extend(_encode_headers(headers))
     if not flat:
         raise EncodingError("a message needs at least one field")
     return flat
-
-
-def encode_value(value: object, *, field: str = "?") -> tuple[bytes, str | None]:
-    """Encode one value; return the stored bytes and its type name (None for str)."""
-    if isinstance(value, str):
-        return _utf8(value, field), None
-    if isinstance(value, bool):
-        return (b"true" if value else b"false"), "bool"
-    if isinstance(value, int):
-        try:
-            return str(int(value)).encode(), "int"
-        except ValueError as exc:  # more digits than int-to-str conversion allows
-            raise EncodingError(f"field {field!r}: {exc}", field=field) from None
-    if isinstance(value, float):
-        return repr(float(value)).encode(), "float"
-    if value is None:
-        return b"", "null"
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value), "bytes"
-    if isinstance(value, dict | list):
-        return _json_value(value, field), "json"
-    raise EncodingError(
-        f"field {field!r}: cannot encode a value of type {type(value).__name__}; "
-        f"allowed: {ALLOWED_TYPES}",
-        field=field,
-    )
 
 
 def decode_message(
@@ -209,7 +190,7 @@ def _decode_careful(
         values[_text(name)] = raw
 
     if types_raw is None:
-        return {name: _plain(raw) for name, raw in values.items()}, headers
+        return {name: plain(raw) for name, raw in values.items()}, headers
     types = _parse_types(types_raw, stream, message_id)
     fields = {
         name: decode_value(
@@ -218,30 +199,6 @@ def _decode_careful(
         for name, raw in values.items()
     }
     return fields, headers
-
-
-def decode_value(
-    raw: bytes,
-    type_name: str | None,
-    *,
-    field: str = "?",
-    stream: str | None = None,
-    message_id: str | None = None,
-) -> Value:
-    """Decode one stored value given its type name from ``sw:types``."""
-    try:
-        return _DECODERS[type_name or "str"](raw)
-    except KeyError:
-        problem = f"unknown type {type_name!r}"
-    except (ValueError, UnicodeDecodeError) as exc:
-        problem = f"not a valid {type_name} value ({exc})"
-    where = f" of {stream}/{message_id}" if stream else ""
-    raise DecodingError(
-        f"field {field!r}{where}: {problem}",
-        stream=stream,
-        message_id=message_id,
-        field=field,
-    )
 
 
 def _encode_name(name: object) -> bytes:
@@ -256,7 +213,7 @@ def _encode_name(name: object) -> bytes:
             "for StreamWeaver headers; rename the field",
             field=name,
         )
-    return _utf8(name, name)
+    return utf8(name, name)
 
 
 def _encode_headers(headers: Mapping[str, str]) -> list[bytes]:
@@ -277,69 +234,9 @@ def _encode_headers(headers: Mapping[str, str]) -> list[bytes]:
                 f"header {name!r}: header values are str, not {type(value).__name__}",
                 field=name,
             )
-        flat.append(_utf8(name, name))
-        flat.append(_utf8(value, name))
+        flat.append(utf8(name, name))
+        flat.append(utf8(value, name))
     return flat
-
-
-def _utf8(text: str, field: str) -> bytes:
-    try:
-        return text.encode()
-    except UnicodeEncodeError as exc:
-        raise EncodingError(
-            f"field {field!r}: the text is not encodable as UTF-8 ({exc.reason} at "
-            f"position {exc.start}); pass bytes for binary data",
-            field=field,
-        ) from None
-
-
-def _check_json(value: object, field: str, path: str, depth: int) -> None:
-    if depth > _MAX_JSON_DEPTH:
-        raise EncodingError(
-            f"field {field!r}: nested deeper than {_MAX_JSON_DEPTH} levels at {path}",
-            field=field,
-        )
-    if isinstance(value, str | int | None):  # bool is an int
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise EncodingError(
-                f"field {field!r}: {path} is {value!r}, which JSON cannot hold; "
-                "store it in a float field of its own",
-                field=field,
-            )
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise EncodingError(
-                    f"field {field!r}: {path} has the key {key!r}; "
-                    "keys inside dict values must be str",
-                    field=field,
-                )
-            _check_json(item, field, f"{path}[{key!r}]", depth + 1)
-        return
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_json(item, field, f"{path}[{index}]", depth + 1)
-        return
-    raise EncodingError(
-        f"field {field!r}: {path} is a {type(value).__name__}; inside dict and "
-        "list values only str, int, float, bool, None, dict and list are allowed",
-        field=field,
-    )
-
-
-def _json_bytes(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _json_value(value: object, field: str) -> bytes:
-    _check_json(value, field, field, 0)
-    try:
-        return _json_bytes(value)
-    except ValueError as exc:  # an int with more digits than Python converts
-        raise EncodingError(f"field {field!r}: {exc}", field=field) from None
 
 
 def _parse_types(
@@ -364,55 +261,3 @@ def _parse_types(
 
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
-
-
-def _plain(raw: bytes) -> str | bytes:
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        return raw  # binary written by another client without sw:types
-
-
-def _decode_int(raw: bytes) -> int:
-    text = raw.decode("ascii")
-    if not text or not (text.isdigit() or (text[0] == "-" and text[1:].isdigit())):
-        raise ValueError(f"{text!r} is not a decimal integer")
-    return int(text)
-
-
-def _decode_float(raw: bytes) -> float:
-    text = raw.decode("ascii")
-    if not _FLOAT.match(text):
-        raise ValueError(f"{text!r} is not a decimal float, nan, inf or -inf")
-    return float(text)
-
-
-def _decode_bool(raw: bytes) -> bool:
-    if raw == b"true":
-        return True
-    if raw == b"false":
-        return False
-    raise ValueError(f"{raw[:20]!r} is neither true nor false")
-
-
-def _decode_null(raw: bytes) -> None:
-    if raw:
-        raise ValueError(f"{raw[:20]!r} is not empty")
-
-
-def _decode_json(raw: bytes) -> dict[str, Any] | list[Any]:
-    value = json.loads(raw)
-    if not isinstance(value, dict | list):
-        raise ValueError("a json value must be a JSON object or array")
-    return value
-
-
-_DECODERS: dict[str, Any] = {
-    "str": lambda raw: raw.decode(),
-    "int": _decode_int,
-    "float": _decode_float,
-    "bool": _decode_bool,
-    "null": _decode_null,
-    "bytes": bytes,
-    "json": _decode_json,
-}

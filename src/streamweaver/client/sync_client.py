@@ -20,7 +20,6 @@ from streamweaver.client._common import (
     log_handler_failure,
     tail_after,
 )
-from streamweaver.client._consumer import ConsumerOptions
 from streamweaver.client._ops import MessageInput
 from streamweaver.client._partitioned_core import MembershipOptions
 from streamweaver.client._protocol import PendingEntry
@@ -29,6 +28,7 @@ from streamweaver.client.codec import MAX_MESSAGE_BYTES
 from streamweaver.client.ids import Position
 from streamweaver.client.message import Message
 from streamweaver.client.names import check_group, check_stream
+from streamweaver.client.options import ConsumerOptions
 from streamweaver.client.partitioned_sync import PartitionedSync
 from streamweaver.client.shards import close_driver, sync_driver
 from streamweaver.client.sync_consumer import Consumer

@@ -6,10 +6,11 @@ import logging
 from collections.abc import Iterator
 from types import TracebackType
 
-from streamweaver.client._consumer import ConsumerCore, ConsumerOptions
+from streamweaver.client._consumer import ConsumerCore
 from streamweaver.client._driver import SyncDriver
 from streamweaver.client._protocol import Op
 from streamweaver.client.message import Message
+from streamweaver.client.options import ConsumerOptions
 from streamweaver.errors import StreamWeaverError
 
 log = logging.getLogger(__name__)
