@@ -19,10 +19,13 @@ log = logging.getLogger(__name__)
 class Consumer:
     """Iterate for messages; ack or nack each. Stops on :meth:`stop`.
 
-    Acks are collected and sent in one XACK before the next read, or within
-    ``ack_flush_ms``, or when the consumer closes. Closing (leaving a ``with``
-    block or the ``for`` loop) releases the messages read but not yet handed
-    out, so other consumers of the group get them at their next reclaim.
+    Acks are collected and sent in one XACK with the next read, or with a later
+    ack once the oldest is ``ack_flush_ms`` old, or when the loop is left. The
+    next batch is asked for as soon as one arrives (``prefetch``), on a
+    connection the consumer keeps while a loop runs. Leaving the ``for`` loop
+    or the ``with`` block sends the acks, gives the connection back and releases
+    the messages read but not handed out, so other consumers of the group get
+    them at their next reclaim.
     """
 
     def __init__(
