@@ -13,8 +13,6 @@ from streamweaver.archive.segment import SegmentMeta, encode_segment
 from streamweaver.config.model import LocalStorageConfig
 from streamweaver.storage.local import LocalStore
 
-BASE_MS = 1_714_564_800_000  # 2024-05-01T12:00:00Z
-
 
 @pytest.fixture
 def archive_root(tmp_path: Path) -> Path:
@@ -29,17 +27,6 @@ def archive_store(archive_root: Path) -> LocalStore:
 @pytest.fixture
 def segment_index(ar: redis.asyncio.Redis, archive_store: LocalStore) -> SegmentIndex:
     return SegmentIndex(ar, archive_store)
-
-
-def entries_between(first: int, last: int, *, ms_step: int = 1) -> list:
-    """Raw entries ``BASE_MS + n*ms_step - 0`` for n in first..last, as XRANGE gives."""
-    return [
-        (
-            f"{BASE_MS + n * ms_step}-0".encode(),
-            [b"n", str(n).encode(), b"pad", b"x" * 50],
-        )
-        for n in range(first, last + 1)
-    ]
 
 
 @pytest.fixture

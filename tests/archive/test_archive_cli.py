@@ -18,7 +18,7 @@ from streamweaver.archive.segment import SegmentMeta
 from streamweaver.cli.archive import archive
 from streamweaver.embedded import EmbeddedServer
 
-from conftest import BASE_MS, entries_between
+from archive.samples import BASE_MS, entries_between
 
 
 @pytest.fixture

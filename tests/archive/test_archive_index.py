@@ -14,7 +14,7 @@ from streamweaver.archive.segment import SegmentMeta, encode_segment
 from streamweaver.errors import ArchiveError, LeaseLostError
 from streamweaver.storage.local import LocalStore
 
-from conftest import BASE_MS, entries_between
+from archive.samples import BASE_MS, entries_between
 
 
 def _key(name: str) -> bytes:

@@ -14,7 +14,7 @@ from streamweaver.archive.segment import SegmentMeta
 from streamweaver.errors import ArchiveError
 from streamweaver.storage.local import LocalStore
 
-from conftest import BASE_MS, entries_between
+from archive.samples import BASE_MS, entries_between
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from streamweaver.archive.segment import (
 )
 from streamweaver.errors import ArchiveError, EncodingError
 
-from conftest import BASE_MS
+from archive.samples import BASE_MS
 
 HUGE = os.urandom(3 * 1024 * 1024) + b"\x00" * (2 * 1024 * 1024)
 

@@ -19,13 +19,11 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-import gc
 import itertools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -35,7 +33,7 @@ from streamweaver.archive import faults, orphans
 from streamweaver.archive.bounded import run_bounded
 from streamweaver.archive.index import SegmentIndex
 from streamweaver.archive.rawread import RawEntry, raw_client, xrange_raw
-from streamweaver.archive.segment import SegmentMeta, encode_segment
+from streamweaver.archive.segment import SegmentMeta, encode_segment, gc_paused
 from streamweaver.broker.context import BrokerContext
 from streamweaver.broker.health import REDIS, STORE
 from streamweaver.broker.supervisor import OUTAGE_ERRORS, Outages, pause
@@ -213,7 +211,7 @@ class Archiver:
 
     async def _fill(self, stream: str, state: _Building) -> bool:
         """Read until a segment is due; True if one is."""
-        with _gc_paused():
+        with gc_paused():
             return await self._read_until_due(stream, state)
 
     async def _read_until_due(self, stream: str, state: _Building) -> bool:
@@ -323,20 +321,6 @@ def _load_malloc_trim() -> Callable[[], None]:
 # The encoder's large buffers are freed in a worker thread's malloc arena,
 # which glibc keeps mapped; giving them back keeps the broker's RSS flat.
 _trim_malloc = _load_malloc_trim()
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # hiredis builds several objects per entry; the cyclic collector counts
-    # those allocations and traverses the growing segment over and over,
-    # which costs as much as reading itself. Nothing here can form a cycle.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _size(chunk: list[RawEntry]) -> int:

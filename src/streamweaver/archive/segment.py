@@ -149,7 +149,7 @@ def open_parquet(data: bytes, *, dictionary_keys: bool = False) -> pq.ParquetFil
 
 def batch_entries(batch: pa.RecordBatch | pa.Table) -> list[Entry]:
     """Turn a batch with ``id`` and ``fields`` columns into Python entries."""
-    with _gc_paused():
+    with gc_paused():
         ids = batch.column("id").to_pylist()
         fields = batch.column("fields")
         if isinstance(fields, pa.ChunkedArray):
@@ -173,10 +173,14 @@ def _pylist(array: pa.Array) -> list[Any]:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Building millions of small tuples triggers the cyclic collector over
-    # and over (it counts allocations) although none of them can form a
-    # cycle; pausing it makes decoding about twice as fast.
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small objects.
+
+    Reading or decoding a segment allocates millions of small objects; the
+    collector counts allocations and traverses the growing segment over and
+    over, though nothing built here can form a cycle. Pausing it halves the
+    cost of reading and decoding.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:

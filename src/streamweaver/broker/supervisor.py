@@ -34,16 +34,21 @@ OUTAGE_ERRORS = (
 """Errors that mean a dependency is unreachable rather than a bug."""
 
 
-async def pause(seconds: float) -> None:
-    """Sleep between steps of a loop, honouring a cancellation that was swallowed.
+def raise_if_cancelled() -> None:
+    """Raise CancelledError if the current task was asked to stop.
 
     redis-py can swallow a task's cancellation inside a command (redis-py
-    issue 2028). A loop that pauses with this instead of ``asyncio.sleep``
-    still stops: a pending cancellation raises here even if it was lost.
+    issue 2028), for example when it lands as a blocking read completes.
+    Loops call this, or :func:`pause`, so that they still stop.
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def pause(seconds: float) -> None:
+    """Sleep between steps of a loop; stop if a cancellation was swallowed."""
+    raise_if_cancelled()
     await asyncio.sleep(seconds)
 
 

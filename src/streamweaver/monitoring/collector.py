@@ -8,7 +8,6 @@ cycles, so the first cycle has none.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -18,7 +17,7 @@ from typing import Protocol
 import redis.asyncio
 import redis.exceptions
 
-from streamweaver.broker.supervisor import OUTAGE_ERRORS, pause
+from streamweaver.broker.supervisor import OUTAGE_ERRORS, pause, raise_if_cancelled
 from streamweaver.config.model import Config
 from streamweaver.errors import StorageError
 from streamweaver.monitoring.forecast import seconds_until_trim
@@ -118,7 +117,7 @@ class Collector:
                         exc,
                     )
                 self.last_error = f"{type(exc).__name__}: {exc}"
-            _raise_if_cancelled()
+            raise_if_cancelled()
             await pause(interval_s)
 
     async def _read(self, names: list[str], now_ms: int) -> dict[str, StreamStats]:
@@ -172,11 +171,3 @@ class Collector:
         rule = retention_for(stats.name, self._config)
         for group in stats.groups:
             group.seconds_until_trim = seconds_until_trim(rule, stats, group)
-
-
-def _raise_if_cancelled() -> None:
-    # redis-py 8.1's asyncio client sometimes swallows a CancelledError thrown
-    # into a command; without this check the loop would go on after shutdown.
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

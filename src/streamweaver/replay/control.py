@@ -11,7 +11,6 @@ Acknowledged entries older than a day are trimmed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -21,6 +20,7 @@ import redis.asyncio
 import redis.exceptions
 
 from streamweaver import keys
+from streamweaver.broker.supervisor import raise_if_cancelled
 from streamweaver.client.ids import parse_id
 from streamweaver.errors import StreamWeaverError
 from streamweaver.replay.service import ReplayService
@@ -67,7 +67,7 @@ class ControlReader:
                 count=self._count,
                 block=self._block_ms,
             )
-            _raise_if_cancelled()
+            raise_if_cancelled()
             for _stream, entries in replies or []:
                 await self._handle_all(entries)
             await self._trim()
@@ -133,15 +133,6 @@ class ControlReader:
         await self._client.xtrim(
             keys.CONTROL_STREAM, minid=f"{oldest_ms}-0", approximate=True
         )
-
-
-def _raise_if_cancelled() -> None:
-    # redis-py can swallow a cancellation that lands while a blocking read
-    # completes (it returns an empty reply); without this check the broker
-    # would wait for this loop forever at shutdown.
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def replay_handlers(service: ReplayService) -> dict[str, Handler]:
