@@ -13,12 +13,11 @@ import redis
 import yaml
 from click.testing import CliRunner, Result
 
+from archive.samples import BASE_MS, entries_between
 from streamweaver import keys
 from streamweaver.archive.segment import SegmentMeta
 from streamweaver.cli.archive import archive
 from streamweaver.embedded import EmbeddedServer
-
-from archive.samples import BASE_MS, entries_between
 
 
 @pytest.fixture

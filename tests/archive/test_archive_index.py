@@ -8,13 +8,12 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio
 
+from archive.samples import BASE_MS, entries_between
 from streamweaver import keys
 from streamweaver.archive.index import SegmentIndex
 from streamweaver.archive.segment import SegmentMeta, encode_segment
 from streamweaver.errors import ArchiveError, LeaseLostError
 from streamweaver.storage.local import LocalStore
-
-from archive.samples import BASE_MS, entries_between
 
 
 def _key(name: str) -> bytes:

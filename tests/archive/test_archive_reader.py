@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
+from archive.samples import BASE_MS, entries_between
 from streamweaver.archive.index import SegmentIndex
 from streamweaver.archive.reader import read_archive
 from streamweaver.archive.segment import SegmentMeta
 from streamweaver.errors import ArchiveError
 from streamweaver.storage.local import LocalStore
-
-from archive.samples import BASE_MS, entries_between
 
 
 @pytest.fixture

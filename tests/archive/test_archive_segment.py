@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from archive.samples import BASE_MS
 from streamweaver.archive.rebuild import footer_length, meta_from_footer, parse_footer
 from streamweaver.archive.segment import (
     SCHEMA,
@@ -18,8 +19,6 @@ from streamweaver.archive.segment import (
     iter_entries,
 )
 from streamweaver.errors import ArchiveError, EncodingError
-
-from archive.samples import BASE_MS
 
 HUGE = os.urandom(3 * 1024 * 1024) + b"\x00" * (2 * 1024 * 1024)
 

@@ -14,12 +14,6 @@ import time
 import pytest
 import redis.asyncio
 
-from streamweaver import keys
-from streamweaver.archive.index import SegmentIndex
-from streamweaver.archive.verify import verify_archive
-from streamweaver.config.model import LocalStorageConfig
-from streamweaver.storage.local import LocalStore
-
 from broker.harness import (
     BrokerProcess,
     archived_by_duckdb,
@@ -29,6 +23,11 @@ from broker.harness import (
     produce,
     wait_until,
 )
+from streamweaver import keys
+from streamweaver.archive.index import SegmentIndex
+from streamweaver.archive.verify import verify_archive
+from streamweaver.config.model import LocalStorageConfig
+from streamweaver.storage.local import LocalStore
 
 pytestmark = pytest.mark.slow
 
