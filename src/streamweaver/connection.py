@@ -154,6 +154,30 @@ def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+SLOT_MOVING_ERRORS = (
+    redis.exceptions.TryAgainError,
+    redis.exceptions.AskError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.SlotNotCoveredError,
+)
+"""Replies of Redis Cluster while a slot moves or a replica takes over."""
+
+
+def is_slot_moving(exc: object) -> bool:
+    """Tell whether an error, or one it was raised from, means a slot is moving.
+
+    That is a redirection or TRYAGAIN reply, or redis-py giving up after too
+    many redirections ("TTL exhausted"); the command can be retried later.
+    """
+    while exc is not None:
+        if isinstance(exc, SLOT_MOVING_ERRORS):
+            return True
+        if type(exc) is redis.exceptions.ClusterError:
+            return True  # redis-py's "TTL exhausted": redirected too many times
+        exc = getattr(exc, "__cause__", None)
+    return False
+
+
 def is_cluster_client(client: object) -> bool:
     """Tell a Redis Cluster client from a single-server one."""
     return isinstance(client, redis.RedisCluster | redis.asyncio.RedisCluster)
@@ -165,11 +189,14 @@ async def run_script_many(
     calls: Sequence[tuple[Sequence[Any], Sequence[Any]]],
     *,
     concurrency: int = 32,
+    return_exceptions: bool = False,
 ) -> list[Any]:
     """Run one Lua script for many ``(keys, args)`` in few round trips.
 
     A single server takes them in one pipeline. Redis Cluster pipelines refuse
     scripts, so there each call is sent on its own, a bounded number at a time.
+    With ``return_exceptions`` a call that failed gives its exception in the
+    list instead of raising.
     """
     if not calls:
         return []
@@ -177,11 +204,14 @@ async def run_script_many(
         pipe = client.pipeline(transaction=False)
         for script_keys, args in calls:
             await script(keys=script_keys, args=args, client=pipe)
-        return await pipe.execute()
+        return await pipe.execute(raise_on_error=not return_exceptions)
     limit = asyncio.Semaphore(concurrency)
 
     async def one(script_keys: Sequence[Any], args: Sequence[Any]) -> Any:
         async with limit:
             return await script(keys=script_keys, args=args)
 
-    return list(await asyncio.gather(*(one(k, a) for k, a in calls)))
+    replies = asyncio.gather(
+        *(one(k, a) for k, a in calls), return_exceptions=return_exceptions
+    )
+    return list(await replies)

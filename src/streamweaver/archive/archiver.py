@@ -38,6 +38,7 @@ from streamweaver.broker.context import BrokerContext
 from streamweaver.broker.health import REDIS, STORE
 from streamweaver.broker.supervisor import OUTAGE_ERRORS, Outages, pause
 from streamweaver.config.model import ArchiveConfig
+from streamweaver.connection import is_slot_moving
 from streamweaver.errors import LeaseLostError, StorageError, StorageUnavailableError
 from streamweaver.monitoring import metrics
 from streamweaver.retention.ids import StreamId, parse_id
@@ -92,6 +93,7 @@ class Archiver:
         self._index = index
         self._outages = outages or Outages()
         self._state: dict[str, _Building] = {}
+        self._moving: set[str] = set()
         self._idle: defaultdict[str, tuple[float, float]] = defaultdict(
             lambda: (0.0, 0.0)
         )
@@ -132,16 +134,36 @@ class Archiver:
         for stream, result in results.items():
             if not isinstance(result, Exception):
                 busy = busy or result
+                self._settled(stream)
                 continue
             self._state.pop(stream, None)  # resume from the index next time
             if isinstance(result, LeaseLostError):
                 log.info("Stopped archiving %r: %s", stream, result)
             elif isinstance(result, OUTAGE_ERRORS):
                 raise result
+            elif is_slot_moving(result):
+                self._moving_slot(stream, result)
             else:
                 metrics.ARCHIVE_ERRORS.labels(stream).inc()
                 log.error("Archiving %r failed; retrying.", stream, exc_info=result)
         return busy
+
+    def _moving_slot(self, stream: str, exc: BaseException) -> None:
+        # Redis Cluster is moving the stream's slot (or failing over): the
+        # stream alone waits, and is retried next pass; logged once.
+        if stream not in self._moving:
+            self._moving.add(stream)
+            log.warning(
+                "Archiving %r waits while its hash slot moves between cluster "
+                "nodes (%s); retrying.",
+                stream,
+                exc,
+            )
+
+    def _settled(self, stream: str) -> None:
+        if stream in self._moving:
+            self._moving.discard(stream)
+            log.info("Archiving %r resumed; its hash slot has settled.", stream)
 
     async def _turn(self, stream: str, epoch: int | None) -> bool:
         state = self._state.get(stream) or await self._start(stream)

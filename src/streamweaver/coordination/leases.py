@@ -73,9 +73,31 @@ class Leases:
 
     async def acquire(self, streams: Sequence[str]) -> dict[str, int]:
         """Take or renew the leases of ``streams``; returns those now held, by epoch."""
+        held, failed = await self.acquire_each(streams)
+        if failed:
+            raise next(iter(failed.values()))
+        return held
+
+    async def acquire_each(
+        self, streams: Sequence[str]
+    ) -> tuple[dict[str, int], dict[str, Exception]]:
+        """Like :meth:`acquire`, but a stream whose script failed is returned apart.
+
+        In Redis Cluster one stream's lease can be unreachable for a moment (its
+        slot is moving) while the others are fine.
+        """
         calls = [([keys.stream_lease(s)], [self.owner, self.ttl_ms]) for s in streams]
-        epochs = await run_script_many(self._client, self._acquire, calls)
-        return {s: int(e) for s, e in zip(streams, epochs, strict=True) if int(e) > 0}
+        epochs = await run_script_many(
+            self._client, self._acquire, calls, return_exceptions=True
+        )
+        held: dict[str, int] = {}
+        failed: dict[str, Exception] = {}
+        for stream, epoch in zip(streams, epochs, strict=True):
+            if isinstance(epoch, Exception):
+                failed[stream] = epoch
+            elif int(epoch) > 0:
+                held[stream] = int(epoch)
+        return held, failed
 
     async def release(self, streams: Sequence[str]) -> None:
         """Give leases up at once, so the next owner need not wait for expiry."""

@@ -23,6 +23,7 @@ from streamweaver.archive.bounded import run_bounded
 from streamweaver.archive.rawread import id_at_offset
 from streamweaver.broker.supervisor import OUTAGE_ERRORS
 from streamweaver.config.model import Config
+from streamweaver.connection import is_slot_moving
 from streamweaver.monitoring import metrics
 from streamweaver.retention import groups as groups_mod
 from streamweaver.retention.ids import StreamId, format_id, next_id, parse_id
@@ -75,6 +76,7 @@ class Trimmer:
         self._groups = groups_mod.GroupWatch()
         self._held_since: dict[str, float] = {}
         self._warned: set[str] = set()
+        self._moving: set[str] = set()
 
     async def check_all(self, streams: dict[str, int | None]) -> int:
         """Trim every given stream (name to lease epoch); returns entries trimmed."""
@@ -83,9 +85,19 @@ class Trimmer:
         for stream, result in results.items():
             if isinstance(result, OUTAGE_ERRORS):
                 raise result
-            if isinstance(result, Exception):
+            if is_slot_moving(result):
+                if stream not in self._moving:
+                    self._moving.add(stream)
+                    log.warning(
+                        "Retention of %r waits while its hash slot moves between "
+                        "cluster nodes (%s); retrying.",
+                        stream,
+                        result,
+                    )
+            elif isinstance(result, Exception):
                 log.error("Retention of %r failed; retrying.", stream, exc_info=result)
             else:
+                self._moving.discard(stream)
                 total += result
         return total
 
