@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import redis.cluster
 
 from broker.harness import BrokerProcess, archived_by_duckdb
 from streamweaver import keys
+
+_CLUSTER_ERRORS = (
+    redis.exceptions.RedisError,
+    redis.exceptions.RedisClusterException,
+)
 
 
 def lease_owners(client: redis.Redis, streams: list[str]) -> dict[str, str | None]:
@@ -112,7 +118,7 @@ class Producer:
             for stream in self._streams:
                 try:
                     self._add(stream)
-                except redis.exceptions.RedisError as exc:
+                except _CLUSTER_ERRORS as exc:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                     self._refresh()
                     time.sleep(0.1)
@@ -126,12 +132,22 @@ class Producer:
         for n in numbers:
             pipe.xadd(stream, {"n": str(n), "body": "x" * 100})
         if self._wait_replicas:
-            pipe.execute_command("WAIT", self._wait_replicas, 2000)
-        replies = pipe.execute()
-        if self._wait_replicas and replies[-1] < self._wait_replicas:
-            raise redis.exceptions.RedisError("WAIT: the replica did not confirm")
-        for n, entry_id in zip(numbers, replies, strict=False):
-            self.acked[stream][_text(entry_id)] = n
+            pipe.execute_command("WAIT", self._wait_replicas, 500)
+        replies = pipe.execute(raise_on_error=False)
+        confirmed = True
+        if self._wait_replicas:
+            waited = replies.pop()
+            confirmed = isinstance(waited, int) and waited >= self._wait_replicas
+        failed = [r for r in replies if isinstance(r, Exception)]
+        if confirmed:
+            for n, entry_id in zip(numbers, replies, strict=True):
+                if not isinstance(entry_id, Exception):
+                    self.acked[stream][_text(entry_id)] = n
+        if failed or not confirmed:
+            raise redis.exceptions.RedisError(
+                f"{len(failed)} of {self._batch} XADD(s) failed, e.g. {failed[:1]}; "
+                f"replicas confirmed: {confirmed}"
+            )
 
     def _pipeline(self, stream: str):
         if not isinstance(self._client, redis.RedisCluster):
@@ -144,7 +160,7 @@ class Producer:
     def _refresh(self) -> None:
         if isinstance(self._client, redis.RedisCluster):
             # A failover or a moved slot: learn the new layout (or try again).
-            with contextlib.suppress(redis.exceptions.RedisError):
+            with contextlib.suppress(_CLUSTER_ERRORS):
                 self._client.nodes_manager.initialize()
 
 
@@ -177,3 +193,61 @@ def assert_exactly_once(
     missing = acked.keys() - survived.keys()
     assert not missing, f"{stream}: {len(missing)} acknowledged message(s) lost"
     return survived
+
+
+def cluster_client(cluster) -> redis.RedisCluster:
+    """A cluster client seeded with every node, so it survives losing any one."""
+    seeds = [redis.cluster.ClusterNode(n.host, n.port) for n in cluster.nodes]
+    return redis.RedisCluster(startup_nodes=seeds)
+
+
+def serving_port(client: redis.RedisCluster, key: str) -> int:
+    """The port of the primary serving ``key`` now, per a fresh slot map."""
+    client.nodes_manager.initialize()
+    return client.get_node_from_key(key).port
+
+
+def archived_total(client: redis.Redis, streams: list[str]) -> int:
+    """Messages archived so far over ``streams``, per the archive state hashes."""
+    return sum(
+        int(client.hget(keys.archive_state(s), "archived_messages") or 0)
+        for s in streams
+    )
+
+
+def last_generated_id(client: redis.Redis, stream: str) -> str:
+    return _text(client.xinfo_stream(stream)["last-generated-id"])
+
+
+def migrate_slot(cluster, slot: int, source, target, *, pause_s: float = 0.0) -> int:
+    """Move ``slot`` from the ``source`` node to ``target`` while clients work.
+
+    The steps ``valkey-cli --cluster reshard`` takes: mark the slot IMPORTING
+    on the target and MIGRATING on the source, MIGRATE its keys in batches
+    (clients get ASK for keys already moved), then assign the slot to the
+    target on every primary. With ``pause_s`` the keys move one at a time,
+    that long apart, so clients meet a slot whose keys are split between the
+    two nodes (TRYAGAIN for commands on several keys). Returns how many keys
+    moved.
+    """
+    src = redis.Redis(host=source.host, port=source.port)
+    dst = redis.Redis(host=target.host, port=target.port)
+    src_id = _text(src.execute_command("CLUSTER", "MYID"))
+    dst_id = _text(dst.execute_command("CLUSTER", "MYID"))
+    dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+    src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+    moved = 0
+    batch = 1 if pause_s else 100
+    while found := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch):
+        src.execute_command(
+            "MIGRATE", target.host, target.port, "", 0, 10_000, "KEYS", *found
+        )
+        moved += len(found)
+        time.sleep(pause_s)
+    for node in [target, source, *cluster.nodes]:
+        if node.running:
+            with redis.Redis(host=node.host, port=node.port) as each:
+                each.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    src.close()
+    dst.close()
+    return moved

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import redis
 import yaml
 from click.testing import CliRunner
 
@@ -71,7 +70,7 @@ def test_a_dead_letter_lands_in_its_own_slot_and_the_entry_is_acknowledged(clust
     assert rc.keyslot(stream) != rc.keyslot(dlq)  # no MULTI can span the two
 
     with Client.from_config(cluster_config(cluster), archive=None) as client:
-        first, second = client.produce_batch(stream, [{"n": 1}, {"n": 2}])
+        first, _ = client.produce_batch(stream, [{"n": 1}, {"n": 2}])
         with client.consume(stream, "g", "c", start="0", **FAST) as consumer:
             for message in consumer:
                 if message.id == first:
