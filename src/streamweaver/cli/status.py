@@ -19,10 +19,11 @@ from streamweaver.broker.discovery import is_managed, scan_streams
 from streamweaver.cli.common import config_options
 from streamweaver.config import Config
 from streamweaver.connection import address_of, connect_async, translated
+from streamweaver.coordination.report import OwnershipReport, read_ownership
 from streamweaver.monitoring.archive_stats import IndexArchiveSource
 from streamweaver.monitoring.collector import Collector
 from streamweaver.monitoring.replays import ReplayJobs
-from streamweaver.monitoring.snapshot import Snapshot
+from streamweaver.monitoring.snapshot import Snapshot, printable
 from streamweaver.monitoring.views import stream_summary
 from streamweaver.replay.jobs import JobStore
 from streamweaver.storage import open_store
@@ -42,16 +43,19 @@ from streamweaver.units import format_bytes, format_duration
 def status(config: Config, rate_window: float, as_json: bool) -> None:
     """Show every stream: Redis and archive size, throughput, lag, trim forecast."""
     with translated(address_of(config.redis)):
-        snapshot = asyncio.run(_collect(config, rate_window))
+        snapshot, owners = asyncio.run(_collect(config, rate_window))
     if as_json:
-        click.echo(json.dumps(_as_json(snapshot), indent=2))
+        click.echo(json.dumps(_as_json(snapshot) | _owners_json(owners), indent=2))
         return
     console = Console()
     console.print(_header(config, snapshot))
-    console.print(_streams_table(snapshot))
+    console.print(_instances_line(owners))
+    console.print(_streams_table(snapshot, _owner_of(owners)))
 
 
-async def _collect(config: Config, rate_window_s: float) -> Snapshot:
+async def _collect(
+    config: Config, rate_window_s: float
+) -> tuple[Snapshot, OwnershipReport]:
     client = connect_async(config.redis)
     store = open_store(config.storage)
     try:
@@ -72,7 +76,8 @@ async def _collect(config: Config, rate_window_s: float) -> Snapshot:
         if rate_window_s > 0:
             await asyncio.sleep(rate_window_s)
             snapshot = await collector.collect()
-        return snapshot
+        owners = await read_ownership(client, list(snapshot.streams))
+        return snapshot, owners
     finally:
         await client.aclose()
 
@@ -89,6 +94,36 @@ def _as_json(snapshot: Snapshot) -> dict:
         },
         "streams": [stream_summary(s).model_dump() for s in snapshot.streams.values()],
     }
+
+
+def _owners_json(report: OwnershipReport) -> dict:
+    return {
+        "instances": [
+            {
+                "instance_id": i.instance_id,
+                "live": i.live,
+                "owned_streams": len(i.streams),
+                "streams": [printable(s) for s in i.streams],
+            }
+            for i in report.instances
+        ],
+        "unowned_streams": [printable(s) for s in report.unowned],
+    }
+
+
+def _owner_of(report: OwnershipReport) -> dict[str, str]:
+    return {s: i.instance_id for i in report.instances for s in i.streams}
+
+
+def _instances_line(report: OwnershipReport) -> Text:
+    shares = ", ".join(
+        f"{i.instance_id} ({len(i.streams)}{'' if i.live else ', heartbeat lost'})"
+        for i in report.instances
+    )
+    line = f"Broker instances: {shares or 'none'}"
+    if report.unowned:
+        line += f"; {len(report.unowned)} stream(s) without an owner"
+    return Text(line)
 
 
 def _header(config: Config, snapshot: Snapshot) -> Text:
@@ -113,9 +148,10 @@ def _header(config: Config, snapshot: Snapshot) -> Text:
     return Text("\n".join(lines))
 
 
-def _streams_table(snapshot: Snapshot) -> Table:
+def _streams_table(snapshot: Snapshot, owners: dict[str, str]) -> Table:
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("stream")
+    table.add_column("owner")
     for column in (
         "msgs/s",
         "in Redis",
@@ -132,6 +168,7 @@ def _streams_table(snapshot: Snapshot) -> Table:
         s = stream_summary(stats)
         table.add_row(
             s.name,
+            owners.get(stats.name, "-"),
             "-" if s.rate_per_s is None else f"{s.rate_per_s:,.1f}",
             f"{s.length:,}",
             "-" if s.memory_bytes is None else format_bytes(s.memory_bytes),

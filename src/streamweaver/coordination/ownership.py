@@ -15,6 +15,7 @@ stream whose lease alone could not be renewed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +25,8 @@ from streamweaver.broker.supervisor import OUTAGE_ERRORS, pause
 from streamweaver.connection import is_slot_moving
 from streamweaver.coordination.assignment import assign
 from streamweaver.coordination.leases import Leases
+from streamweaver.monitoring import metrics
+from streamweaver.monitoring.snapshot import printable
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ class Ownership:
         ]
         moving = sorted(set(self.owned) - set(wanted))
         if moving:
-            self.owned = {s: e for s, e in self.owned.items() if s not in moving}
+            self._publish({s: e for s, e in self.owned.items() if s not in moving})
             await self.leases.release(moving)
             log.info("Handed %d stream(s) to other instances.", len(moving))
         held, failed = await self.leases.acquire_each(wanted)
@@ -75,8 +78,19 @@ class Ownership:
             log.info("Took over %d stream(s): %s", len(gained), sample(gained))
         if lost:
             log.warning("Lost the lease on %d stream(s): %s", len(lost), sample(lost))
-        self.owned = held
+        self._publish(held)
         return held
+
+    def _publish(self, owned: dict[str, int]) -> None:
+        """Set ``owned`` and the metrics that report it to Prometheus."""
+        before, self.owned = set(self.owned), owned
+        me = self.instance_id
+        metrics.OWNED_STREAMS.labels(me).set(len(owned))
+        for stream in before - set(owned):
+            with contextlib.suppress(KeyError):
+                metrics.STREAM_OWNER.remove(printable(stream), me)
+        for stream in set(owned) - before:
+            metrics.STREAM_OWNER.labels(printable(stream), me).set(1)
 
     def _still_valid(self, streams: Iterable[str], now: float) -> dict[str, int]:
         # A lease renewed less than lease_ttl ago is still this instance's.
@@ -134,7 +148,7 @@ class Ownership:
                 len(expired),
                 sample(expired),
             )
-        self.owned = kept
+        self._publish(kept)
 
     async def run(
         self, current_streams: Callable[[], Iterable[str]], interval_s: float
@@ -148,7 +162,8 @@ class Ownership:
             await asyncio.shield(self._leave())
 
     async def _leave(self) -> None:
-        owned, self.owned = list(self.owned), {}
+        owned = list(self.owned)
+        self._publish({})
         try:
             await self.leases.release(owned)
             await self.leases.leave()

@@ -132,6 +132,11 @@ def create_app(service: MonitoringService) -> FastAPI:
             raise HTTPException(404, f"there is no stream {name!r}")
         return m.Segments(stream=name, segments=segments)
 
+    @app.get(f"{API}/instances", tags=["instances"], responses={503: _PROBLEMS[503]})
+    async def list_instances() -> m.Instances:
+        """The broker instances sharing the streams, and which streams each owns."""
+        return await service.instances()
+
     @app.get(f"{API}/replays", tags=["replays"])
     async def list_replays() -> m.ReplayJobs:
         """Replay jobs, newest first."""

@@ -171,3 +171,27 @@ class Problem(BaseModel):
     code: str | None = Field(
         None, description="For a refused replay request, a short reason code."
     )
+
+
+class InstanceOwnership(BaseModel):
+    instance_id: str
+    live: bool = Field(
+        description="Whether its heartbeat holds; false while a lease of an "
+        "instance that stopped heartbeating has not expired yet."
+    )
+    heartbeat_expires_ms: int | None = Field(
+        description="When its heartbeat runs out, Unix ms in Redis server time."
+    )
+    owned_streams: int = Field(description="How many streams it holds leases on.")
+    streams: list[str] = Field(description="The streams it archives and trims.")
+
+
+class Instances(BaseModel):
+    instance_id: str = Field(description="The broker instance that answered.")
+    instances: list[InstanceOwnership] = Field(
+        description="Every broker instance sharing the streams, by ID."
+    )
+    unowned_streams: list[str] = Field(
+        description="Managed streams without a live lease (for up to "
+        "`broker.lease_ttl` after their owner died, or before the first round)."
+    )

@@ -103,3 +103,16 @@ REPLAYED_MESSAGES = Counter(
     ["stream"],
     registry=REGISTRY,
 )
+
+OWNED_STREAMS = Gauge(
+    "streamweaver_owned_streams",
+    "Streams whose lease this broker instance holds (it archives and trims them).",
+    ["instance_id"],
+    registry=REGISTRY,
+)
+STREAM_OWNER = Gauge(
+    "streamweaver_stream_owner_info",
+    "1 for each stream whose lease this broker instance holds.",
+    ["stream", "instance_id"],
+    registry=REGISTRY,
+)

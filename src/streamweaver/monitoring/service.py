@@ -22,6 +22,7 @@ from streamweaver import __version__, keys
 from streamweaver.broker.context import BrokerContext
 from streamweaver.broker.health import REDIS, STORE
 from streamweaver.connection import address_of
+from streamweaver.coordination.report import read_ownership
 from streamweaver.errors import StreamWeaverError
 from streamweaver.monitoring import api_models as m
 from streamweaver.monitoring import metrics
@@ -31,6 +32,7 @@ from streamweaver.monitoring.collector import Collector
 from streamweaver.monitoring.exporter import SnapshotExporter
 from streamweaver.monitoring.readiness import ReadinessProbe
 from streamweaver.monitoring.replays import ReplayJobs
+from streamweaver.monitoring.snapshot import printable
 from streamweaver.monitoring.views import stream_detail, stream_summary
 from streamweaver.replay.service import ReplayService
 from streamweaver.retention.policy import retention_for
@@ -116,6 +118,24 @@ class MonitoringService:
             streams=[stream_summary(s) for s in snapshot.streams.values()]
             if snapshot
             else [],
+        )
+
+    async def instances(self) -> m.Instances:
+        """Which instance owns which managed stream, read from Redis now."""
+        report = await read_ownership(self.ctx.redis, list(self.ctx.catalog.streams))
+        return m.Instances(
+            instance_id=self.ctx.instance_id,
+            instances=[
+                m.InstanceOwnership(
+                    instance_id=printable(i.instance_id),
+                    live=i.live,
+                    heartbeat_expires_ms=i.heartbeat_expires_ms,
+                    owned_streams=len(i.streams),
+                    streams=[printable(s) for s in i.streams],
+                )
+                for i in report.instances
+            ],
+            unowned_streams=[printable(s) for s in report.unowned],
         )
 
     async def stream_detail(self, name: str) -> m.StreamDetail | None:
