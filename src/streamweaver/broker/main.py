@@ -104,3 +104,7 @@ def _on_signal(stop: asyncio.Event, signum: int) -> None:
 def _fail(exc: BaseException) -> None:
     click.echo(f"streamweaver-broker: {exc}", err=True)
     sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
