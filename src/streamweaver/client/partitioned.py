@@ -23,9 +23,21 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import redis.exceptions
+
 from streamweaver import keys
 from streamweaver.client import headers as hdr
-from streamweaver.client._protocol import Call, Op
+from streamweaver.client._ops import PACKED_BATCH_MAX, SEND_SLICE
+from streamweaver.client._protocol import (
+    Call,
+    Channel,
+    Op,
+    Receive,
+    Release,
+    Send,
+    translate_reply_error,
+)
+from streamweaver.client._resp import pack_xadds
 from streamweaver.errors import EncodingError, StreamError
 from streamweaver.partitioning import Partitioning, partition_index, partition_names
 
@@ -181,3 +193,53 @@ def encode_routed(
         setup.encode(names[part], message, with_key(None, k)).flat
         for message, part, k in zip(messages, plan, keyed, strict=False)
     ]
+
+
+def produce_spread(
+    parts: list[tuple[str, list[Sequence[bytes]]]],
+) -> Op[list[list[str]]]:
+    """XADD each part's messages to its partition; the IDs, part by part.
+
+    Every part is sent on a connection of its own before any reply is read, so
+    the partitions (on one server or on several shards) add them in parallel.
+    """
+    channels: list[Channel] = []
+    results: list[list[str]] = []
+    try:
+        for stream, messages in parts:
+            channels.append(channel := Channel())
+            for start in range(0, len(messages), SEND_SLICE):
+                payload = pack_xadds(stream, messages[start : start + SEND_SLICE])
+                yield Send(channel, payload, stream)
+        for (stream, messages), channel in zip(parts, channels, strict=True):
+            replies = yield Receive(channel, len(messages), stream)
+            failed = [
+                r for r in replies if isinstance(r, redis.exceptions.ResponseError)
+            ]
+            if failed:
+                error = translate_reply_error(failed[0], stream, None, "XADD")
+                added = sum(map(len, results)) + len(messages) - len(failed)
+                error.args = (f"{error} (at least {added} messages were added)",)
+                raise error from failed[0]
+            results.append([reply.decode() for reply in replies])
+    finally:
+        for channel in channels:
+            yield Release(channel)
+    return results
+
+
+def spread_parts(
+    names: Sequence[str], plan: list[int], flats: list[Sequence[bytes]]
+) -> tuple[list[tuple[str, list[Sequence[bytes]]]], list[list[int]]]:
+    """A routed batch as parts of at most PACKED_BATCH_MAX messages per partition.
+
+    Returns the parts and, for each, the batch positions of its messages.
+    """
+    parts: list[tuple[str, list[Sequence[bytes]]]] = []
+    positions: list[list[int]] = []
+    for partition, where in group_by_partition(plan).items():
+        for first in range(0, len(where), PACKED_BATCH_MAX):
+            chunk = where[first : first + PACKED_BATCH_MAX]
+            parts.append((names[partition], [flats[p] for p in chunk]))
+            positions.append(chunk)
+    return parts, positions

@@ -85,11 +85,11 @@ class PartitionedAsync:
                 self._partitions, partitioning, len(listed), key, message_keys
             )
         flats = pt.encode_routed(self._setup, names, listed, plan, key, message_keys)
+        parts, positions = pt.spread_parts(names, plan, flats)
         ids: list[str] = [""] * len(listed)
-        for part, positions in pt.group_by_partition(plan).items():
-            chunk = [flats[p] for p in positions]
-            added = await self._driver.run(_ops.produce_batch(names[part], chunk))
-            for position, entry_id in zip(positions, added, strict=True):
+        added = await self._driver.run(pt.produce_spread(parts))
+        for where, part_ids in zip(positions, added, strict=True):
+            for position, entry_id in zip(where, part_ids, strict=True):
                 ids[position] = entry_id
         return ids
 
