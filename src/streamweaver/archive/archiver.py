@@ -24,6 +24,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -86,8 +87,10 @@ class Archiver:
         index,
         *,
         outages: Outages | None = None,
+        working_on: Callable[[str], AbstractContextManager[bool]] | None = None,
     ) -> None:
         self.config = config
+        self._working_on = working_on or (lambda _stream: nullcontext(True))
         self._client = client
         self._store = store
         self._index = index
@@ -129,7 +132,7 @@ class Archiver:
         now = time.monotonic()
         due = {s: e for s, e in streams.items() if self._idle[s][0] <= now}
         self._worked_on = len(due)
-        results = await run_bounded(self._turn, due.items(), CONCURRENCY)
+        results = await run_bounded(self._owned_turn, due.items(), CONCURRENCY)
         busy = False
         for stream, result in results.items():
             if not isinstance(result, Exception):
@@ -164,6 +167,12 @@ class Archiver:
         if stream in self._moving:
             self._moving.discard(stream)
             log.info("Archiving %r resumed; its hash slot has settled.", stream)
+
+    async def _owned_turn(self, stream: str, epoch: int | None) -> bool:
+        # The stream is not handed to another instance while its turn runs,
+        # and a turn that starts after it was handed over does nothing.
+        with self._working_on(stream) as still_owned:
+            return await self._turn(stream, epoch) if still_owned else False
 
     async def _turn(self, stream: str, epoch: int | None) -> bool:
         state = self._state.get(stream) or await self._start(stream)
@@ -377,8 +386,14 @@ def install_archiver(ctx: BrokerContext) -> None:
         client = raw_client(ctx.config.redis)
         try:
             index = SegmentIndex(ctx.redis, store)
+            ownership = getattr(ctx, "ownership", None)
             archiver = Archiver(
-                ctx.config.archive, client, store, index, outages=ctx.outages
+                ctx.config.archive,
+                client,
+                store,
+                index,
+                outages=ctx.outages,
+                working_on=ownership.working_on if ownership else None,
             )
             await archiver.run(lambda: owned_streams(ctx))
         finally:
