@@ -86,6 +86,12 @@ def connect_async(config: RedisConfig) -> redis.asyncio.Redis:
     """An asyncio redis-py client for the configured server or cluster."""
     kwargs = connection_kwargs(config)
     if config.is_cluster:
+        # Every few MOVED replies redis-py's asyncio cluster client closes all
+        # its connections to re-read the slot map, under the feet of commands
+        # other tasks are running ("'NoneType' object has no attribute
+        # 'writelines'" during a slot migration). Without that it patches the
+        # map from each MOVED reply, and still re-reads it after a failover.
+        kwargs["reinitialize_steps"] = 0
         return _cluster(
             redis.asyncio.RedisCluster,
             redis.asyncio.cluster.ClusterNode,
