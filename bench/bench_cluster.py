@@ -62,8 +62,8 @@ def producer(redis_section: dict, n: int, start: Any, done: Any) -> None:
         done.put((time.perf_counter(), time.process_time() - cpu))
 
 
-def produce(redis_section: dict, n: int, producers: int) -> tuple[float, float]:
-    """Aggregate messages per second and the producers' CPU seconds."""
+def produce(redis_section: dict, n: int, producers: int) -> tuple[float, float, float]:
+    """Aggregate messages per second, wall seconds and the producers' CPU seconds."""
     context = multiprocessing.get_context("spawn")
     start, done = context.Event(), context.Queue()
     share = n // producers
@@ -79,14 +79,14 @@ def produce(redis_section: dict, n: int, producers: int) -> tuple[float, float]:
     results = [done.get(timeout=600) for _ in processes]
     for process in processes:
         process.join()
-    ended = max(at for at, _ in results)
-    return share * producers / (ended - began), sum(cpu for _, cpu in results)
+    elapsed = max(at for at, _ in results) - began
+    return share * producers / elapsed, elapsed, sum(cpu for _, cpu in results)
 
 
 def archive(
-    redis_section: dict, nodes: list[redis.Redis], work: Path, brokers: int
-) -> tuple[float, float]:
-    """Aggregate archival messages per second and the brokers' CPU seconds."""
+    redis_section: dict, work: Path, brokers: int
+) -> tuple[float, float, float]:
+    """Aggregate archival messages per second, wall seconds, brokers' CPU seconds."""
     partitions = Client(RedisConfig(**redis_section))
     names = partitions.partitions(STREAM).names
     partitions.close()
@@ -113,6 +113,7 @@ def archive(
         while lookup.zcard(keys.INSTANCES) < brokers:
             time.sleep(0.01)
         began = time.perf_counter()
+        cpu_before = sum(_cpu_seconds(process.pid) for process in processes)
         while any(
             lookup.hget(keys.archive_state(name), "archived_until") != last[name]
             for name in names
@@ -121,12 +122,12 @@ def archive(
                 raise RuntimeError("the brokers did not archive everything in 15 min")
             time.sleep(0.1)
         elapsed = time.perf_counter() - began
-        cpu = sum(_cpu_seconds(process.pid) for process in processes)
+        cpu = sum(_cpu_seconds(process.pid) for process in processes) - cpu_before
     finally:
         for process in processes:
             process.stop()
         lookup.close()
-    return total / elapsed, cpu
+    return total / elapsed, elapsed, cpu
 
 
 def run_setup(
@@ -135,23 +136,28 @@ def run_setup(
     with Client(RedisConfig(**redis_section)) as client:
         client.declare_partitions(STREAM, PARTITIONS)
     valkey_before = sum(_valkey_cpu(node) for node in nodes)
-    produced, producer_cpu = produce(redis_section, args.messages, args.producers)
+    produced, produce_s, producer_cpu = produce(
+        redis_section, args.messages, args.producers
+    )
     valkey_mid = sum(_valkey_cpu(node) for node in nodes)
-    archived, broker_cpu = archive(redis_section, nodes, work, args.brokers)
+    archived, archive_s, broker_cpu = archive(redis_section, work, args.brokers)
     valkey_after = sum(_valkey_cpu(node) for node in nodes)
-    produce_valkey, archive_valkey = (
-        valkey_mid - valkey_before,
-        valkey_after - valkey_mid,
-    )
-    print(
-        f"{title:<20} produce {produced:>9,.0f} msg/s "
-        f"(CPU s: producers {producer_cpu:5.1f}, Valkey {produce_valkey:5.1f})"
-    )
-    print(
-        f"{'':<20} archive {archived:>9,.0f} msg/s "
-        f"(CPU s: brokers {broker_cpu:5.1f}, Valkey {archive_valkey:5.1f})"
-    )
+    _report(title, "produce", produced, produce_s, "producers", producer_cpu,
+            valkey_mid - valkey_before)  # fmt: skip
+    _report("", "archive", archived, archive_s, "brokers", broker_cpu,
+            valkey_after - valkey_mid)  # fmt: skip
     return {"produce": produced, "archive": archived}
+
+
+def _report(
+    title: str, phase: str, rate: float, wall_s: float, who: str, cpu_s: float,
+    valkey_s: float,
+) -> None:  # fmt: skip
+    busy = (cpu_s + valkey_s) / wall_s
+    print(
+        f"{title:<18} {phase} {rate:>9,.0f} msg/s in {wall_s:5.2f} s; CPU s: "
+        f"{who} {cpu_s:4.1f}, Valkey {valkey_s:4.1f}; cores busy {busy:.2f}"
+    )
 
 
 def _client(section: dict) -> redis.Redis:
