@@ -5,6 +5,7 @@ implementation of every operation (see ``_protocol``); the wire conventions
 other languages follow are in ``docs/protocol.md``.
 """
 
+from streamweaver.client._partitioned_core import MembershipOptions
 from streamweaver.client._protocol import PendingEntry
 from streamweaver.client.async_client import AsyncClient
 from streamweaver.client.async_consumer import AsyncConsumer
@@ -12,6 +13,11 @@ from streamweaver.client.codec import EncodedMessage, decode_message, encode_mes
 from streamweaver.client.ids import StreamId
 from streamweaver.client.message import AsyncMessage, BaseMessage, Message
 from streamweaver.client.options import ConsumerOptions
+from streamweaver.client.partition_merge import LogicalReplay
+from streamweaver.client.partitioned_consumer import (
+    AsyncPartitionedConsumer,
+    PartitionedConsumer,
+)
 from streamweaver.client.sync_client import Client
 from streamweaver.client.sync_consumer import Consumer
 
@@ -19,12 +25,16 @@ __all__ = [
     "AsyncClient",
     "AsyncConsumer",
     "AsyncMessage",
+    "AsyncPartitionedConsumer",
     "BaseMessage",
     "Client",
     "Consumer",
     "ConsumerOptions",
     "EncodedMessage",
+    "LogicalReplay",
+    "MembershipOptions",
     "Message",
+    "PartitionedConsumer",
     "PendingEntry",
     "StreamId",
     "decode_message",

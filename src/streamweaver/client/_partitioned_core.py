@@ -25,7 +25,7 @@ import redis.exceptions
 
 from streamweaver import keys
 from streamweaver.client import headers as hdr
-from streamweaver.client._consumer import RELEASE_IDLE_MS, ConsumerOptions
+from streamweaver.client._consumer import RELEASE_IDLE_MS
 from streamweaver.client._protocol import (
     Batch,
     Call,
@@ -38,6 +38,7 @@ from streamweaver.client._protocol import (
 )
 from streamweaver.client.codec import EncodedMessage
 from streamweaver.client.message import BaseMessage
+from streamweaver.client.options import ConsumerOptions
 from streamweaver.coordination.assignment import assign
 from streamweaver.errors import ConfigError, GroupExistsError
 from streamweaver.partitioning import Partitioning

@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any
 
-from streamweaver.client._consumer import ConsumerOptions
 from streamweaver.client._driver import AsyncDriver, SyncDriver
 from streamweaver.client._partitioned_core import MembershipOptions, PartitionedCore
 from streamweaver.client._protocol import Op
 from streamweaver.client.message import AsyncMessage, Message
+from streamweaver.client.options import ConsumerOptions
 from streamweaver.errors import StreamWeaverError
 from streamweaver.partitioning import Partitioning
 
