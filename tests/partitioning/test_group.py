@@ -167,3 +167,25 @@ def test_the_synchronous_consumers_split_the_partitions(redis_server, r):
 def test_membership_options_are_checked():
     with pytest.raises(ConfigError, match="must be longer than heartbeat_ms"):
         MembershipOptions(heartbeat_ms=1000, member_ttl_ms=500)
+
+
+async def test_an_asyncio_consumer_finds_a_declaration_made_by_another_client(
+    redis_server, r
+):
+    with Client(redis_server.url) as other:
+        partitioning = other.declare_partitions("orders", 3)
+        other.produce_batch("orders", [{"n": n} for n in range(30)])
+    seen, owned = [], ()
+    async with AsyncClient(redis_server.url) as client:
+        consumer = client.consume("orders", "g", "late", start="0", **OPTIONS)
+        async with consumer:
+            async for message in consumer:
+                seen.append((message.stream, message.id))
+                await message.ack()
+                if len(seen) == 30:
+                    owned = consumer.partitions
+                    client.stop()
+
+    assert owned == partitioning.names
+
+    assert set(seen) == stored(r, partitioning)
