@@ -4,9 +4,10 @@ The takeover bound: a dead instance's heartbeat and leases run out
 ``lease_ttl`` after its last renewal, which was at most one
 ``rebalance_interval`` before the kill; the survivors notice on their next
 round, and a stream that the new assignment moves between two survivors costs
-one more round (released by one, taken by the other). So every stream has a
-live owner again within ``lease_ttl + 3 * rebalance_interval``, 3.5 s here; the
-test allows ``TAKEOVER_BOUND_S`` on top of that for a loaded CI machine.
+one more round (released by one once its running archival turn is done, taken
+by the other). So every stream has a live owner again within about
+``lease_ttl + 3 * rebalance_interval``, 3.5 s here; the test allows 5 s more
+(``TAKEOVER_BOUND_S``) for a loaded CI machine and a long archival turn.
 """
 
 from __future__ import annotations
@@ -50,28 +51,36 @@ def test_three_brokers_own_ten_streams_each_and_survivors_take_over_a_killed_one
         survivors = {"b0", "b1", "b2"} - {victim}
         killed_at = time.monotonic()
         brokers[int(victim[1:])].kill()
-        settled = wait_until(
-            lambda: _balanced(r, survivors),
+        wait_until(
+            lambda: _owned_by(r, survivors),
             TAKEOVER_BOUND_S,
             interval_s=0.02,
             what=f"the survivors {sorted(survivors)} own all 30 streams",
         )
         takeover_s = time.monotonic() - killed_at
+        # A stream can still move between the survivors (after its running
+        # archival turn), so the even split may take a round or two more.
+        settled = wait_until(
+            lambda: _balanced(r, survivors, tolerance=0), 10, what="15 streams each"
+        )
 
-    assert sum(settled.values()) == 30
     assert sorted(settled.values()) == [15, 15]
     print(f"takeover after kill -9: {takeover_s:.2f}s (bound {TAKEOVER_BOUND_S}s)")
 
 
-def _balanced(client, instances: set[str]):
-    """Counts by owner once every stream has a live owner among ``instances``."""
-    owners = lease_owners(client, STREAMS)
-    if any(owner not in instances for owner in owners.values()):
+def _owned_by(client, instances: set[str]) -> bool:
+    """Whether every stream has a live owner among ``instances``."""
+    return all(o in instances for o in lease_owners(client, STREAMS).values())
+
+
+def _balanced(client, instances: set[str], *, tolerance: int = 2):
+    """Counts by owner once each of ``instances`` owns its share, +- ``tolerance``."""
+    if not _owned_by(client, instances):
         return None
-    counts = owned_counts(owners)
-    if set(counts) != instances:
-        return None
+    counts = owned_counts(lease_owners(client, STREAMS))
     even = len(STREAMS) // len(instances)
-    if any(abs(n - even) > 2 for n in counts.values()):
+    if set(counts) != instances or any(
+        abs(n - even) > tolerance for n in counts.values()
+    ):
         return None
     return counts
