@@ -28,6 +28,7 @@ from streamweaver.monitoring.snapshot import (
     StreamStats,
     VolumeStats,
 )
+from streamweaver.partitioning import logical_streams
 from streamweaver.retention.policy import retention_for
 from streamweaver.storage.base import Store
 
@@ -83,6 +84,10 @@ class Collector:
             streams=streams,
             replay_jobs=await self._replays.counts_by_state() if self._replays else {},
             volume=await self._volume(),
+            logical={
+                name: p.names
+                for name, p in (await logical_streams(self._client)).items()
+            },
         )
         self._add_rates(snapshot)
         self._add_forecasts(snapshot)

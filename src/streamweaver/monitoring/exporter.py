@@ -35,6 +35,7 @@ class SnapshotExporter(Collector):
             return
         yield from _collection(snapshot)
         yield from _streams(snapshot)
+        yield from _logical_streams(snapshot)
         yield from _groups(snapshot)
         yield from _archive(snapshot, self._backend)
         yield _replays(snapshot)
@@ -96,6 +97,37 @@ def _streams(snapshot: Snapshot) -> Iterator[Metric]:
         _maybe(oldest, [name], s.oldest_age_s)
         _maybe(newest, [name], s.newest_age_s)
     return iter((added, length, memory, oldest, newest, dead))
+
+
+def _logical_streams(snapshot: Snapshot) -> Iterator[Metric]:
+    label = ("logical_stream",)
+    partitions = _gauge(
+        "streamweaver_logical_stream_partitions",
+        "Partitions of a partitioned stream, and how many of them were found.",
+        (*label, "found"),
+    )
+    added = CounterMetricFamily(
+        "streamweaver_logical_stream_messages_added",
+        "Entries ever added to all partitions of the logical stream.",
+        labels=list(label),
+    )
+    length = _gauge(
+        "streamweaver_logical_stream_length", "Entries in Redis, all partitions.", label
+    )
+    archived = _gauge(
+        "streamweaver_logical_stream_archive_bytes",
+        "Bytes of archived segments, all partitions.",
+        label,
+    )
+    for logical, names in snapshot.logical.items():
+        found = [snapshot.streams[n] for n in names if n in snapshot.streams]
+        name = printable(logical)
+        partitions.add_metric([name, "false"], len(names) - len(found))
+        partitions.add_metric([name, "true"], len(found))
+        added.add_metric([name], sum(s.entries_added for s in found))
+        length.add_metric([name], sum(s.length for s in found))
+        archived.add_metric([name], sum(s.archive.bytes for s in found))
+    return iter((partitions, added, length, archived))
 
 
 def _groups(snapshot: Snapshot) -> Iterator[Metric]:

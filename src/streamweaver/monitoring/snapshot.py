@@ -100,5 +100,7 @@ class Snapshot:
     streams: dict[str, StreamStats] = field(default_factory=dict)
     replay_jobs: dict[str, int] = field(default_factory=dict)
     volume: VolumeStats | None = None
+    logical: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Declared partitioned streams: logical name to partition stream names."""
     ok: bool = True
     error: str | None = None
