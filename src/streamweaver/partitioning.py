@@ -73,21 +73,27 @@ def _tag(stream: str, index: int, count: int) -> str:
 
 
 async def declare(client: redis.asyncio.Redis, stream: str, count: int) -> Partitioning:
-    """Declare ``stream`` with ``count`` partitions; repeat calls are no-ops.
-
-    Changing the count of a declared stream is refused: routing by key would
-    silently change for every key.
-    """
+    """Declare ``stream`` with ``count`` partitions; repeat calls are no-ops."""
     names = partition_names(stream, count)
     created = await client.hsetnx(keys.partitions(stream), "names", json.dumps(names))
     if created:
         await client.sadd(keys.PARTITIONED, stream)
         return Partitioning(stream, names)
-    existing = await lookup(client, stream)
-    if existing is not None and existing.count != count:
+    return already_declared(await lookup(client, stream), stream, names)
+
+
+def already_declared(
+    existing: Partitioning | None, stream: str, names: tuple[str, ...]
+) -> Partitioning:
+    """The declaration that a repeated ``declare`` of ``names`` resolves to.
+
+    Changing the count of a declared stream is refused: routing by key would
+    silently change for every key.
+    """
+    if existing is not None and existing.count != len(names):
         raise StreamError(
             f"stream {stream!r} already has {existing.count} partitions; "
-            f"changing it to {count} is not supported",
+            f"changing it to {len(names)} is not supported",
             stream=stream,
         )
     return existing or Partitioning(stream, names)

@@ -39,7 +39,12 @@ from streamweaver.client._protocol import (
 )
 from streamweaver.client._resp import pack_xadds
 from streamweaver.errors import EncodingError, StreamError
-from streamweaver.partitioning import Partitioning, partition_index, partition_names
+from streamweaver.partitioning import (
+    Partitioning,
+    already_declared,
+    partition_index,
+    partition_names,
+)
 
 REFRESH_S = 30.0
 """How long a client trusts that a stream is not partitioned before asking again."""
@@ -100,13 +105,7 @@ def declare(stream: str, count: int) -> Op[Partitioning]:
         yield Call(("SADD", keys.PARTITIONED, stream), keys.PARTITIONED)
         return Partitioning(stream, names)
     existing = yield from lookup(stream)
-    if existing is not None and existing.count != count:
-        raise StreamError(
-            f"stream {stream!r} already has {existing.count} partitions; "
-            f"changing it to {count} is not supported",
-            stream=stream,
-        )
-    return existing or Partitioning(stream, names)
+    return already_declared(existing, stream, names)
 
 
 def key_text(key: Key) -> str:
