@@ -8,6 +8,8 @@ connection refused").
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -139,7 +141,13 @@ def translate(exc: redis.exceptions.RedisError, address: str) -> StreamWeaverErr
 def describe_reason(exc: BaseException) -> str:
     """The short cause of a connection failure, such as ``connection refused``."""
     # redis-py words it "Error 111 connecting to host:port. Connection refused."
-    reason = str(exc).strip().rstrip(".").rsplit(". ", 1)[-1]
+    # (the asyncio client: "... Connect call failed ('host', port)."); a
+    # positive number is an errno, whose standard text is clearest.
+    text = str(exc).strip()
+    errno = re.match(r"Error (\d+) connecting", text)
+    if errno:
+        return os.strerror(int(errno.group(1))).lower()
+    reason = text.rstrip(".").rsplit(". ", 1)[-1]
     return reason[:1].lower() + reason[1:] if reason else type(exc).__name__
 
 
