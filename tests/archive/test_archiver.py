@@ -246,3 +246,24 @@ async def test_bounded_runs_never_exceed_the_limit_and_keep_each_error():
     assert peak == 4
     assert results["k7"] == 14
     assert isinstance(results["bad"], ValueError)
+
+
+async def test_a_stream_taken_back_under_a_new_epoch_forgets_what_it_knew(
+    r, raw, archive_store, segment_index
+):
+    produce(r, "orders", 100, old=True)
+    config = archive_config(segment_max_messages=50, segment_max_age="1d")
+    first = Archiver(config, raw, archive_store, segment_index)
+    await first.pass_once({"orders": 1})  # archives 0..49 and 50..99 under epoch 1
+    produce(r, "orders", 60, start=100, old=True)
+    # Meanwhile another instance held the lease and crashed between put and
+    # record, leaving an unrecorded object that starts where the index stops.
+    entries = [(i, list(f.items())) for i, f in r.xrange("orders")]
+    data, orphan = encode_segment("orders", entries[100:130])
+    await archive_store.put(orphan.name, data)
+
+    await first.pass_once({"orders": 3})  # taken back under a newer epoch
+
+    names = [info.name async for info in archive_store.list("")]
+    assert orphan.name not in names
+    assert sum(m.count for m in await segment_index.segments("orders")) == 150

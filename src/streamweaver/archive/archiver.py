@@ -63,6 +63,8 @@ class _Building:
 
     archived_until: StreamId | None
     cursor: bytes | None
+    epoch: int | None = None
+    """The lease epoch this progress was read under."""
     entries: list[RawEntry] = field(default_factory=list)
     size_bytes: int = 0
     orphans: dict[str, tuple[StreamId, StreamId]] = field(default_factory=dict)
@@ -175,7 +177,11 @@ class Archiver:
             return await self._turn(stream, epoch) if still_owned else False
 
     async def _turn(self, stream: str, epoch: int | None) -> bool:
-        state = self._state.get(stream) or await self._start(stream)
+        state = self._state.get(stream)
+        if state is None or state.epoch != epoch:
+            # New, or lost and taken back between two passes: another instance
+            # may have archived meanwhile and left unrecorded objects behind.
+            state = await self._start(stream, epoch)
         cursor_before = state.cursor
         # The next segment is read while the previous one is stored and
         # recorded, but not while it is encoded: encoding is the memory peak.
@@ -213,7 +219,7 @@ class Archiver:
         wait_s = min(max(IDLE_POLL_S, wait_s * 2), self._idle_max_s)
         self._idle[stream] = (time.monotonic() + wait_s, wait_s)
 
-    async def _start(self, stream: str) -> _Building:
+    async def _start(self, stream: str, epoch: int | None = None) -> _Building:
         await self._index.ensure(stream)
         until = await self._index.archived_until(stream)
         archived_until = parse_id(until) if until else None
@@ -227,6 +233,7 @@ class Archiver:
         state = _Building(
             archived_until=archived_until,
             cursor=until.encode() if until else None,
+            epoch=epoch,
             orphans=found,
         )
         self._state[stream] = state
