@@ -83,9 +83,14 @@ def make_dirs(directory: Path, *, stop_at: Path) -> None:
 
 
 def temp_path(final: Path) -> Path:
-    """A fresh temp name next to ``final`` that names this host and process."""
+    """A fresh temp name next to ``final`` that names this host and process.
+
+    It ends in ``.partial``, never in the final name's suffix: query engines
+    that glob the archive (DuckDB's ``**/*.parquet``) read hidden files too, and
+    must not see a half-written or orphaned temp file as a segment.
+    """
     token = uuid.uuid4().hex[:12]
-    tag = f"{TEMP_MARK}{os.getpid()}-{_HOST_TAG}-{token}-{final.name[:80]}"
+    tag = f"{TEMP_MARK}{os.getpid()}-{_HOST_TAG}-{token}-{final.name[:80]}.partial"
     return final.with_name(tag)
 
 
