@@ -15,7 +15,7 @@ def test_duckdb_over_the_archive_skips_a_temp_file_left_by_a_killed_writer(tmp_p
 
     rows = duckdb.sql(
         f"SELECT count(*) FROM read_parquet('{tmp_path}/**/*.parquet')"
-    ).fetchone()
+    ).fetchall()
 
-    assert rows == (1,)
+    assert rows == [(1,)]
     assert meta.count == 1
