@@ -267,3 +267,23 @@ async def test_a_stream_taken_back_under_a_new_epoch_forgets_what_it_knew(
     names = [info.name async for info in archive_store.list("")]
     assert orphan.name not in names
     assert sum(m.count for m in await segment_index.segments("orders")) == 150
+
+
+async def test_an_orphan_the_previous_owner_writes_after_the_takeover_is_deleted(
+    r, raw, archive_store, segment_index
+):
+    produce(r, "orders", 100, old=True)
+    config = archive_config(segment_max_messages=50, segment_max_age="1d")
+    archiver = Archiver(config, raw, archive_store, segment_index)
+    await archiver._start("orders", 2)  # took the stream over; scanned the store
+    # The previous owner's put lands only now (puts are not fenced); its record
+    # will be refused, so nothing but this instance can clean it up.
+    entries = [(i, list(f.items())) for i, f in r.xrange("orders")]
+    data, late = encode_segment("orders", entries[:30])
+    await archive_store.put(late.name, data)
+
+    await archiver.pass_once({"orders": 2})
+
+    names = [info.name async for info in archive_store.list("")]
+    assert late.name not in names
+    assert [m.count for m in await segment_index.segments("orders")] == [50, 50]

@@ -57,6 +57,10 @@ IDLE_MAX_S = 2.0
 MAX_BACKOFF_S = 5.0
 
 
+LATE_ORPHAN_SWEEPS = 3
+"""How many segments after a start re-list the store for late orphans."""
+
+
 @dataclass
 class _Building:
     """One stream's progress: where reading resumes and the segment being built."""
@@ -68,6 +72,8 @@ class _Building:
     entries: list[RawEntry] = field(default_factory=list)
     size_bytes: int = 0
     orphans: dict[str, tuple[StreamId, StreamId]] = field(default_factory=dict)
+    sweeps_left: int = LATE_ORPHAN_SWEEPS
+    """Segments after the start that look again for orphans written late."""
 
     def oldest_ms(self) -> int | None:
         return parse_id(self.entries[0][0])[0] if self.entries else None
@@ -223,12 +229,7 @@ class Archiver:
         await self._index.ensure(stream)
         until = await self._index.archived_until(stream)
         archived_until = parse_id(until) if until else None
-        recorded = {
-            meta.name for meta in await self._recent_segments(stream, archived_until)
-        }
-        found = await orphans.find_orphans(
-            self._store, stream, recorded, archived_until, now_ms=_now_ms()
-        )
+        found = await self._scan_orphans(stream, archived_until)
         await orphans.delete_covered(self._store, stream, found, archived_until)
         state = _Building(
             archived_until=archived_until,
@@ -238,6 +239,16 @@ class Archiver:
         )
         self._state[stream] = state
         return state
+
+    async def _scan_orphans(
+        self, stream: str, archived_until: StreamId | None
+    ) -> dict[str, tuple[StreamId, StreamId]]:
+        recorded = {
+            meta.name for meta in await self._recent_segments(stream, archived_until)
+        }
+        return await orphans.find_orphans(
+            self._store, stream, recorded, archived_until, now_ms=_now_ms()
+        )
 
     async def _recent_segments(
         self, stream: str, archived_until: StreamId | None
@@ -297,6 +308,12 @@ class Archiver:
 
         state.archived_until = parse_id(meta.last_id)
         state.orphans.pop(meta.name, None)
+        if state.sweeps_left:
+            # Puts are not fenced, only records are: just after a takeover, the
+            # previous owner's last put may land after the scan at start.
+            state.sweeps_left -= 1
+            found = await self._scan_orphans(stream, state.archived_until)
+            state.orphans.update(found)
         await orphans.delete_covered(
             self._store, stream, state.orphans, state.archived_until
         )
