@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from streamweaver.broker.supervisor import raise_if_cancelled
 from streamweaver.replay.request import Pace
 
 
@@ -60,7 +61,10 @@ class Pacer:
 async def sleep_unless(event: asyncio.Event, delay_s: float) -> bool:
     """Sleep ``delay_s`` or until ``event`` is set; True if it was set."""
     # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
-    # arrives as the event is set, and the caller would then never stop.
+    # arrives as the event is set, and the caller would then never stop. And
+    # a cancellation redis-py swallowed in the caller's last command stops it
+    # here.
+    raise_if_cancelled()
     if event.is_set():
         return True
     waiter = asyncio.ensure_future(event.wait())
