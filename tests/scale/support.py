@@ -219,7 +219,9 @@ def last_generated_id(client: redis.Redis, stream: str) -> str:
     return _text(client.xinfo_stream(stream)["last-generated-id"])
 
 
-def migrate_slot(cluster, slot: int, source, target, *, pause_s: float = 0.0) -> int:
+def migrate_slot(
+    cluster, slot: int, source, target, *, pause_s: float = 0.0, first=()
+) -> int:
     """Move ``slot`` from the ``source`` node to ``target`` while clients work.
 
     The steps ``valkey-cli --cluster reshard`` takes: mark the slot IMPORTING
@@ -227,8 +229,8 @@ def migrate_slot(cluster, slot: int, source, target, *, pause_s: float = 0.0) ->
     (clients get ASK for keys already moved), then assign the slot to the
     target on every primary. With ``pause_s`` the keys move one at a time,
     that long apart, so clients meet a slot whose keys are split between the
-    two nodes (TRYAGAIN for commands on several keys). Returns how many keys
-    moved.
+    two nodes (TRYAGAIN for commands on several keys). The keys in ``first``
+    move before the others. Returns how many keys moved.
     """
     src = redis.Redis(host=source.host, port=source.port)
     dst = redis.Redis(host=target.host, port=target.port)
@@ -237,6 +239,10 @@ def migrate_slot(cluster, slot: int, source, target, *, pause_s: float = 0.0) ->
     dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
     src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
     moved = 0
+    for key in first:
+        src.execute_command("MIGRATE", target.host, target.port, key, 0, 10_000)
+        moved += 1
+        time.sleep(pause_s)
     batch = 1 if pause_s else 100
     while found := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch):
         src.execute_command(

@@ -33,6 +33,7 @@ from streamweaver.client._protocol import (
     stream_reply_entries,
     translate_reply_error,
 )
+from streamweaver.client._redirects import is_redirect
 from streamweaver.client._resp import pack_command, pack_ids_command
 from streamweaver.client.message import BaseMessage
 from streamweaver.client.options import ConsumerOptions
@@ -75,8 +76,8 @@ class ConsumerCore(Generic[M]):
         self._cursor = "0-0"
         self._next_reclaim_at = 0.0
         self._channel = Channel()
-        self._ahead: tuple[int, list[str]] | None = None
-        """A read sent but not received: its number of replies and the acks in it."""
+        self._ahead: tuple[tuple[Any, ...], list[str]] | None = None
+        """A read sent but not received: its command and the acks sent before it."""
         self.stop_requested = False
         self.closed = False
         self.iterating = False
@@ -138,10 +139,9 @@ class ConsumerCore(Generic[M]):
         """Send the collected acks and a read on this consumer's channel."""
         o = self.options
         wait = ("BLOCK", o.block_ms) if block else ()
-        payload = pack_command(
-            ("XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", o.count,
-             *wait, "STREAMS", self.stream, ">")
-        )  # fmt: skip
+        read = ("XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", o.count,
+                *wait, "STREAMS", self.stream, ">")  # fmt: skip
+        payload = pack_command(read)
         acks, self._acks = self._acks, []
         if acks:
             payload = self._pack_ack(acks) + payload
@@ -150,7 +150,7 @@ class ConsumerCore(Generic[M]):
         except BaseException:
             self._acks[:0] = acks
             raise
-        self._ahead = (2 if acks else 1, acks)
+        self._ahead = (read, acks)
 
     def _pack_ack(self, acks: list[str]) -> bytes:
         return pack_ids_command(("XACK", self.stream, self.group), acks)
@@ -158,14 +158,32 @@ class ConsumerCore(Generic[M]):
     def _receive_read(self) -> Op[list[Any]]:
         """The raw entries of the read sent last; the acks sent with it are done."""
         assert self._ahead is not None
-        (replies, acks), self._ahead = self._ahead, None
+        (read, acks), self._ahead = self._ahead, None
         try:
-            answers = yield Receive(self._channel, replies, self.stream)
+            answers = yield Receive(self._channel, 2 if acks else 1, self.stream)
         except BaseException:
             self._acks[:0] = acks  # maybe not applied: XACK again is harmless
             raise
+        if any(map(is_redirect, answers)):
+            answers = yield from self._redirected(answers, read, acks)
         self._check(answers, "XACK" if acks else "XREADGROUP")
         return stream_reply_entries(answers[-1])
+
+    def _redirected(
+        self, answers: list[Any], read: tuple[Any, ...], acks: list[str]
+    ) -> Op[list[Any]]:
+        """Answers to a read on the channel that Redis Cluster redirected.
+
+        A redirected command did not run: its acks wait for the next flush and
+        the read is sent again as a call, which follows the redirection.
+        """
+        answers = list(answers)
+        if acks and is_redirect(answers[0]):
+            self._acks[:0] = acks
+            answers[0] = None
+        if is_redirect(answers[-1]):
+            answers[-1] = yield Call(read, self.stream, self.group)
+        return answers
 
     def _check(self, replies: list[Any], first_command: str) -> None:
         for index, reply in enumerate(replies):

@@ -21,6 +21,7 @@ from streamweaver.client._protocol import (
     parse_stream_reply,
     translate_reply_error,
 )
+from streamweaver.client._redirects import xadd_again
 from streamweaver.client._resp import pack_xadds
 from streamweaver.client.codec import (
     EncodedMessage,
@@ -82,6 +83,7 @@ def produce_batch(stream: str, messages: list[Sequence[bytes]]) -> Op[list[str]]
                 payload = pack_xadds(stream, chunk[start : start + SEND_SLICE])
                 yield Send(channel, payload, stream)
             replies = yield Receive(channel, len(chunk), stream)
+            replies = yield from xadd_again(stream, chunk, replies)
             failed = [
                 r for r in replies if isinstance(r, redis.exceptions.ResponseError)
             ]

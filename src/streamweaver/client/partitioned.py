@@ -37,6 +37,7 @@ from streamweaver.client._protocol import (
     Send,
     translate_reply_error,
 )
+from streamweaver.client._redirects import xadd_again
 from streamweaver.client._resp import pack_xadds
 from streamweaver.errors import EncodingError, StreamError
 from streamweaver.partitioning import (
@@ -212,6 +213,7 @@ def produce_spread(
                 yield Send(channel, payload, stream)
         for (stream, messages), channel in zip(parts, channels, strict=True):
             replies = yield Receive(channel, len(messages), stream)
+            replies = yield from xadd_again(stream, messages, replies)
             failed = [
                 r for r in replies if isinstance(r, redis.exceptions.ResponseError)
             ]
