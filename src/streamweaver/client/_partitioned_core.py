@@ -97,18 +97,30 @@ def owned_partitions(
     return tuple(name for name in partitioning.names if owners.get(name) == consumer)
 
 
-def create_groups(partitioning: Partitioning, group: str, after: str) -> Op[None]:
-    """Create ``group`` on every partition at ``after``; existing ones are kept."""
+def create_groups(
+    partitioning: Partitioning, group: str, after: str, *, mkstream: bool = True
+) -> Op[int]:
+    """Create ``group`` on every partition at ``after``; how many were new.
+
+    Partitions that have the group already keep it as it is. Every partition is
+    tried before the first error (a missing partition without ``mkstream``) is
+    raised, so the others have the group then.
+    """
+    make = ("MKSTREAM",) if mkstream else ()
     calls = tuple(
-        Call(("XGROUP", "CREATE", name, group, after, "MKSTREAM"), name, group)
+        Call(("XGROUP", "CREATE", name, group, after, *make), name, group)
         for name in partitioning.names
     )
     replies = yield Batch(calls)
+    created = 0
     for call, reply in zip(calls, replies, strict=True):
         if isinstance(reply, redis.exceptions.ResponseError):
             error = translate_reply_error(reply, call.stream, group, "XGROUP")
             if not isinstance(error, GroupExistsError):
                 raise error from reply
+        else:
+            created += 1
+    return created
 
 
 class PartitionedCore(Generic[M]):

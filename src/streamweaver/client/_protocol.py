@@ -147,6 +147,8 @@ class PendingEntry:
     consumer: str
     idle_ms: int
     deliveries: int
+    stream: str | None = None
+    """The stream the entry is pending on: for a logical stream, its partition."""
 
 
 def parse_pending(reply: Sequence[Any] | None) -> list[PendingEntry]:

@@ -17,6 +17,7 @@ from typing import Any, Unpack
 
 from streamweaver.client import _ops
 from streamweaver.client import partitioned as _partitioned
+from streamweaver.client import partitioned_groups as groups
 from streamweaver.client import replay as _replay
 from streamweaver.client._common import (
     ClientSetup,
@@ -183,24 +184,35 @@ class AsyncClient(PartitionedAsync):
 
         ``start`` is ``$`` (only new messages), ``0`` or ``-`` (everything), an
         ID or a time. Return False if it existed and ``exist_ok`` is set.
+        Logical streams work as in :meth:`Client.create_group`.
         """
         check_group(check_stream(stream), group)
-        op = _ops.create_group(
-            stream, group, group_start(start), mkstream=mkstream, exist_ok=exist_ok
-        )
+        op = groups.create_group(
+            stream, await self._logical(stream), group, group_start(start),
+            mkstream=mkstream, exist_ok=exist_ok,
+        )  # fmt: skip
         return await self._driver.run(op)
 
     async def delete_group(self, stream: str, group: str) -> bool:
-        """Delete a consumer group; return False if it did not exist."""
+        """Delete a consumer group; return False if it did not exist.
+
+        Logical streams work as in :meth:`Client.delete_group`.
+        """
         check_group(check_stream(stream), group)
-        return await self._driver.run(_ops.delete_group(stream, group))
+        op = groups.delete_group(stream, await self._logical(stream), group)
+        return await self._driver.run(op)
 
     async def pending(
         self, stream: str, group: str, *, consumer: str | None = None, count: int = 100
     ) -> list[PendingEntry]:
-        """The first ``count`` entries the group delivered but nobody acked yet."""
+        """The first ``count`` entries the group delivered but nobody acked yet.
+
+        Each names its ``stream`` (the partition, on a logical stream).
+        """
         check_group(check_stream(stream), group)
-        return await self._driver.run(_ops.pending(stream, group, consumer, count))
+        partitioning = await self._logical(stream)
+        op = groups.pending(stream, partitioning, group, consumer, count)
+        return await self._driver.run(op)
 
     def consume(
         self,
@@ -371,6 +383,7 @@ class AsyncClient(PartitionedAsync):
         """Follow a stream from ``start`` until stopped.
 
         ``$`` (the default) means messages added after iteration begins.
+        Logical streams work as in :meth:`Client.tail`.
         """
         check_stream(stream)
         after = tail_after(start)
@@ -386,6 +399,12 @@ class AsyncClient(PartitionedAsync):
         batch_size: int,
         stop: _Stop,
     ) -> AsyncIterator[AsyncMessage]:
+        partitioning = await self._logical(stream)
+        if partitioning is not None:
+            tail = self._tail_logical(partitioning, after, block_ms, batch_size, stop)
+            async for message in tail:
+                yield message
+            return
         if after is None:
             after = await self._driver.run(_ops.last_entry_id(stream))
         while not stop.stop_requested:

@@ -106,7 +106,7 @@ def origin_flat(message: BaseMessage, partition: int) -> list[bytes]:
 def no_follow(stream: str) -> StreamError:
     return StreamError(
         f"follow is not supported on the logical stream {stream!r}: read its "
-        "history with read(), then consume it with a group or tail its partitions",
+        "history with read(), then consume it with a group or follow it with tail()",
         stream=stream,
     )
 

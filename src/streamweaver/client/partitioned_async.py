@@ -15,7 +15,7 @@ from typing import Any
 from streamweaver.client import _ops
 from streamweaver.client import partition_merge as pm
 from streamweaver.client import partitioned as pt
-from streamweaver.client._common import ClientSetup, group_start
+from streamweaver.client._common import ClientSetup, build_message, group_start
 from streamweaver.client._driver import AsyncDriver
 from streamweaver.client._partitioned_core import MembershipOptions, create_groups
 from streamweaver.client.ids import Position
@@ -23,6 +23,7 @@ from streamweaver.client.message import AsyncMessage
 from streamweaver.client.names import check_stream
 from streamweaver.client.options import ConsumerOptions
 from streamweaver.client.partitioned_consumer import AsyncPartitionedConsumer
+from streamweaver.client.partitioned_tail import LogicalTail
 from streamweaver.connection import is_cluster_client
 from streamweaver.partitioning import Partitioning
 
@@ -193,6 +194,25 @@ class PartitionedAsync:
         added = await self._driver.run(_ops.produce_batch(target, flats))
         outcome.replayed += len(added)
         outcome.last_target_id = added[-1]
+
+    async def _tail_logical(
+        self,
+        partitioning: Partitioning,
+        after: str | None,
+        block_ms: int,
+        batch_size: int,
+        stop: Any,
+    ) -> AsyncIterator[AsyncMessage]:
+        multi_key = not is_cluster_client(self._redis)
+        tail = LogicalTail(
+            partitioning, after, batch_size, block_ms, multi_key=multi_key
+        )
+        await self._driver.run(tail.start())
+        while not stop.stop_requested:
+            for name, entry_id, flat in await self._driver.run(tail.next_batch()):
+                yield build_message(AsyncMessage, name, entry_id, flat)
+                if stop.stop_requested:
+                    return
 
 
 class DeferredConsumer:

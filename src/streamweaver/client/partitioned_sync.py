@@ -9,7 +9,7 @@ from typing import Any
 from streamweaver.client import _ops
 from streamweaver.client import partition_merge as pm
 from streamweaver.client import partitioned as pt
-from streamweaver.client._common import ClientSetup, group_start
+from streamweaver.client._common import ClientSetup, build_message, group_start
 from streamweaver.client._driver import SyncDriver
 from streamweaver.client._partitioned_core import MembershipOptions, create_groups
 from streamweaver.client.ids import Position
@@ -17,6 +17,7 @@ from streamweaver.client.message import Message
 from streamweaver.client.names import check_stream
 from streamweaver.client.options import ConsumerOptions
 from streamweaver.client.partitioned_consumer import PartitionedConsumer
+from streamweaver.client.partitioned_tail import LogicalTail
 from streamweaver.connection import is_cluster_client
 from streamweaver.partitioning import Partitioning
 
@@ -154,3 +155,25 @@ class PartitionedSync:
             outcome.replayed += len(added)
             outcome.last_target_id = added[-1]
         return outcome
+
+    def _tail_logical(
+        self,
+        partitioning: Partitioning,
+        after: str | None,
+        block_ms: int,
+        batch_size: int,
+        stop: Any,
+    ) -> Iterator[Message]:
+        multi_key = not is_cluster_client(self._redis)
+        tail = LogicalTail(
+            partitioning, after, batch_size, block_ms, multi_key=multi_key
+        )
+        self._driver.run(tail.start())
+        return self._follow(tail, stop)
+
+    def _follow(self, tail: LogicalTail, stop: Any) -> Iterator[Message]:
+        while not stop.stop_requested:
+            for name, entry_id, flat in self._driver.run(tail.next_batch()):
+                yield build_message(Message, name, entry_id, flat)
+                if stop.stop_requested:
+                    return

@@ -9,6 +9,7 @@ from typing import Any, Unpack
 
 from streamweaver.client import _ops
 from streamweaver.client import partitioned as _partitioned
+from streamweaver.client import partitioned_groups as groups
 from streamweaver.client import replay as _replay
 from streamweaver.client._common import (
     ClientSetup,
@@ -172,25 +173,40 @@ class Client(PartitionedSync):
         """Create a consumer group that delivers from ``start`` on (inclusive).
 
         ``start`` is ``$`` (only new messages), ``0`` or ``-`` (everything), an
-        ID or a time. Return False if it existed and ``exist_ok`` is set.
+        ID or a time. Return False if it existed and ``exist_ok`` is set. On a
+        logical stream the group is created on every partition (``$`` is each
+        partition's end); partitions that have it already keep their position,
+        the missing ones are added and True returned. It counts as existing
+        (False, or GroupExistsError) only if every partition has it.
         """
         check_group(check_stream(stream), group)
-        op = _ops.create_group(
-            stream, group, group_start(start), mkstream=mkstream, exist_ok=exist_ok
-        )
+        op = groups.create_group(
+            stream, self._logical(stream), group, group_start(start),
+            mkstream=mkstream, exist_ok=exist_ok,
+        )  # fmt: skip
         return self._driver.run(op)
 
     def delete_group(self, stream: str, group: str) -> bool:
-        """Delete a consumer group; return False if it did not exist."""
+        """Delete a consumer group; return False if it did not exist.
+
+        On a logical stream: on every partition (True if any had it), and the
+        group's membership record.
+        """
         check_group(check_stream(stream), group)
-        return self._driver.run(_ops.delete_group(stream, group))
+        op = groups.delete_group(stream, self._logical(stream), group)
+        return self._driver.run(op)
 
     def pending(
         self, stream: str, group: str, *, consumer: str | None = None, count: int = 100
     ) -> list[PendingEntry]:
-        """The first ``count`` entries the group delivered but nobody acked yet."""
+        """The first ``count`` entries the group delivered but nobody acked yet.
+
+        Each entry names its ``stream``; on a logical stream that is the
+        partition, and the entries of all partitions are merged by ID.
+        """
         check_group(check_stream(stream), group)
-        return self._driver.run(_ops.pending(stream, group, consumer, count))
+        op = groups.pending(stream, self._logical(stream), group, consumer, count)
+        return self._driver.run(op)
 
     def consume(
         self,
@@ -346,14 +362,20 @@ class Client(PartitionedSync):
     ) -> Iterator[Message]:
         """Follow a stream from ``start`` until stopped.
 
-        ``$`` (the default) means messages added after this call returns.
+        ``$`` (the default) means messages added after this call returns. A
+        logical stream's partitions are followed together: each batch is merged
+        by ID, each message's ``stream`` is its partition; order holds within a
+        partition, across partitions only within a batch (see docs/protocol.md).
         """
         check_stream(stream)
         after = tail_after(start)
-        if after is None:
-            after = self._driver.run(_ops.last_entry_id(stream))
         stop = _Stop()
         self._running.add(stop)
+        partitioning = self._logical(stream)
+        if partitioning is not None:
+            return self._tail_logical(partitioning, after, block_ms, batch_size, stop)
+        if after is None:
+            after = self._driver.run(_ops.last_entry_id(stream))
         return self._tail(stream, after, block_ms, batch_size, stop)
 
     def _tail(
