@@ -3,8 +3,9 @@
 Each cycle reads, per stream and pipelined, the index's ``ZCARD``, its first
 member and ``archived_until``. Byte totals are summed from the index members
 (``<first id> <json meta>``, see :mod:`streamweaver.archive.index`) only when
-they changed: appended segments are read by rank (``ZRANGE -k -1``), and only
-a stream that lost segments (``archive.max_age``) or was rebuilt is read whole.
+they changed: appended segments are read by rank (``ZRANGE <old count> <new
+count - 1>``), and only a stream that lost segments (``archive.max_age``) or was
+rebuilt is read whole.
 """
 
 from __future__ import annotations
@@ -112,12 +113,14 @@ class IndexArchiveSource:
             ):
                 stats.bytes = known.bytes
                 continue
-            added = stats.segments - known.segments if known else 0
-            if known and added > 0:
-                pipe.zrange(_key(keys.segment_index(stream)), -added, -1)
+            # Ranks as counted above, not "the last k": segments recorded since
+            # then must wait for the next cycle, or they would be counted twice.
+            index = _key(keys.segment_index(stream))
+            if known and stats.segments > known.segments:
+                pipe.zrange(index, known.segments, stats.segments - 1)
                 reads.append((stream, known.bytes))
             elif stats.segments:
-                pipe.zrange(_key(keys.segment_index(stream)), 0, -1)
+                pipe.zrange(index, 0, stats.segments - 1)
                 reads.append((stream, 0))
         replies = await pipe.execute() if reads else []
         for (stream, base), members in zip(reads, replies, strict=True):
