@@ -7,12 +7,15 @@ import pytest
 import redis
 
 from replay.helpers import archive
+from streamweaver.broker.service import Broker
 from streamweaver.client import AsyncClient, Client
 from streamweaver.client._partitioned_core import MembershipOptions
 from streamweaver.client.headers import KEY, ORIGIN_ID
 from streamweaver.client.ids import parse_id
 from streamweaver.config import config_from_mapping
 from streamweaver.embedded.cluster import EmbeddedCluster
+from streamweaver.replay.component import install_replay
+from streamweaver.storage import open_store
 
 from waiting import eventually
 
@@ -133,11 +136,22 @@ async def test_partitions_are_archived_and_read_and_replayed_as_one_stream(confi
         await archive(config, name, trim_keep=50)
     assert sum(rc.xlen(name) for name in partitioning.names) < 600  # trimmed
 
-    async with AsyncClient.from_config(config) as client:
-        read = [(m.id, m.stream) async for m in client.read("tiered")]
-        replayed = await client.replay("tiered", mode="append", target="tiered-copy")
+    stop = asyncio.Event()
+    broker = Broker(
+        config, store=open_store(config.storage), installers=[install_replay]
+    )
+    running = asyncio.create_task(broker.run(stop))
+    try:
+        async with AsyncClient.from_config(config) as client:
+            read = [(m.id, m.stream) async for m in client.read("tiered")]
+            job = await client.replay("tiered", target="tiered-copy")
+            replayed = await job.wait(30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 15)
 
     assert read == [(str(i), name) for i, _, name in expected]
+    assert replayed.state == "done"
     assert replayed.replayed == 600
     origins = [f[ORIGIN_ID.encode()].decode() for _, f in rc.xrange("tiered-copy")]
     assert origins == [str(i) for i, _, _ in expected]

@@ -1,4 +1,4 @@
-"""Reading and replaying a logical stream: partitions merged by time, both tiers."""
+"""Reading a logical stream: partitions merged by time, both tiers."""
 
 import asyncio
 
@@ -6,9 +6,8 @@ import pytest
 
 from replay.helpers import archive
 from streamweaver.client import AsyncClient, Client
-from streamweaver.client.headers import ORIGIN_ID, ORIGIN_PARTITION, ORIGIN_STREAM
 from streamweaver.client.ids import parse_id
-from streamweaver.errors import ReplayError, StreamError
+from streamweaver.errors import StreamError
 
 
 def merged_order(r, partitioning):
@@ -56,49 +55,6 @@ async def test_a_logical_read_merges_the_partitions_across_both_tiers(
     for message in read:
         by_key.setdefault(message.headers["sw:key"], []).append(message.fields["n"])
     assert all(ns == sorted(ns) for ns in by_key.values())
-
-
-async def test_a_logical_replay_writes_the_merged_history_with_new_ids(
-    ar, r, make_config
-):
-    config = make_config()
-    partitioning = await produce_history(config, partitions=3, count=300)
-    expected = merged_order(r, partitioning)
-    await archive(config, partitioning.names[0], trim_keep=0)
-
-    with Client.from_config(config) as client:
-        done = await asyncio.to_thread(
-            client.replay, "orders", mode="append", target="orders-copy"
-        )
-    async with AsyncClient.from_config(config) as client:
-        again = await client.replay("orders", mode="append", batch_size=70)
-
-    assert done.replayed == again.replayed == 300
-    for target in ("orders-copy", again.target):
-        written = r.xrange(target)
-        origins = [
-            (
-                fields[ORIGIN_ID.encode()].decode(),
-                int(fields[ORIGIN_PARTITION.encode()]),
-                fields[ORIGIN_STREAM.encode()].decode(),
-            )
-            for _, fields in written
-        ]
-        assert origins == [(str(i), p, name) for i, p, name in expected]
-        target_ids = [parse_id(i.decode()) for i, _ in written]
-        assert target_ids == sorted(target_ids)
-
-
-async def test_a_logical_replay_refuses_preserve_mode(ar, make_config):
-    config = make_config()
-    async with AsyncClient.from_config(config) as client:
-        await client.declare_partitions("orders", 2)
-        with pytest.raises(ReplayError, match="cannot be replayed in preserve mode"):
-            await client.replay("orders")
-        with pytest.raises(ReplayError, match="cannot be replayed in preserve mode"):
-            await client.replay("orders", mode="preserve")
-        with pytest.raises(ReplayError, match="does not support rate"):
-            await client.replay("orders", mode="append", rate=10)
 
 
 async def test_following_a_logical_stream_is_refused(ar, make_config):

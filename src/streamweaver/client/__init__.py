@@ -13,7 +13,6 @@ from streamweaver.client.codec import EncodedMessage, decode_message, encode_mes
 from streamweaver.client.ids import StreamId
 from streamweaver.client.message import AsyncMessage, BaseMessage, Message
 from streamweaver.client.options import ConsumerOptions
-from streamweaver.client.partition_merge import LogicalReplay
 from streamweaver.client.partitioned_consumer import (
     AsyncPartitionedConsumer,
     PartitionedConsumer,
@@ -31,7 +30,6 @@ __all__ = [
     "Consumer",
     "ConsumerOptions",
     "EncodedMessage",
-    "LogicalReplay",
     "MembershipOptions",
     "Message",
     "PartitionedConsumer",

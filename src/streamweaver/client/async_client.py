@@ -317,11 +317,6 @@ class AsyncClient(PartitionedAsync):
 
         Options as for :meth:`Client.replay`.
         """
-        partitioning = await self._logical(stream)
-        if partitioning is not None:
-            return await self._replay_logical(  # type: ignore[return-value]
-                partitioning, start, end, options
-            )
         fields = _replay.request_fields(stream, start, end, **options)
         return await _replay.submit_async(
             self._redis, fields, accept_timeout_s=accept_timeout_s

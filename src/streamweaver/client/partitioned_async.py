@@ -168,33 +168,6 @@ class PartitionedAsync:
             [read(name, start, end, batch_size=batch) for name in partitioning.names]
         )
 
-    async def _replay_logical(
-        self,
-        partitioning: Partitioning,
-        start: Position,
-        end: Position,
-        options: dict[str, Any],
-    ) -> pm.LogicalReplay:
-        outcome = pm.replay_plan(partitioning, options)
-        size = pm.batch_size_of(options)
-        target = check_stream(outcome.target)
-        batch: list[list[bytes]] = []
-        async for index, message in self._merged(partitioning, start, end, size):
-            batch.append(pm.origin_flat(message, index))
-            if len(batch) >= size:
-                await self._write(target, batch, outcome)
-                batch = []
-        if batch:
-            await self._write(target, batch, outcome)
-        return outcome
-
-    async def _write(
-        self, target: str, flats: list[list[bytes]], outcome: pm.LogicalReplay
-    ) -> None:
-        added = await self._driver.run(_ops.produce_batch(target, flats))
-        outcome.replayed += len(added)
-        outcome.last_target_id = added[-1]
-
     async def _tail_logical(
         self,
         partitioning: Partitioning,

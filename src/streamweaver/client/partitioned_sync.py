@@ -138,24 +138,6 @@ class PartitionedSync:
             read(name, start, end, batch_size=batch) for name in partitioning.names
         )
 
-    def _replay_logical(
-        self,
-        partitioning: Partitioning,
-        start: Position,
-        end: Position,
-        options: dict[str, Any],
-    ) -> pm.LogicalReplay:
-        outcome = pm.replay_plan(partitioning, options)
-        size = pm.batch_size_of(options)
-        target = check_stream(outcome.target)
-        merged = self._merged(partitioning, start, end, size)
-        while batch := list(itertools.islice(merged, size)):
-            flats = [pm.origin_flat(message, index) for index, message in batch]
-            added = self._driver.run(_ops.produce_batch(target, flats))
-            outcome.replayed += len(added)
-            outcome.last_target_id = added[-1]
-        return outcome
-
     def _tail_logical(
         self,
         partitioning: Partitioning,

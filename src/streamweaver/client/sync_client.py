@@ -303,14 +303,9 @@ class Client(PartitionedSync):
         Options: ``target``, ``mode`` (``preserve`` or ``append``), ``pace``,
         ``rate``, ``batch_size``, ``target_ttl``, ``job_id``. Returns once a
         broker accepted the job; a refused request raises ReplayRejectedError.
-        A logical stream is replayed by this client, merged by time, in
-        ``append`` mode only, and a finished :class:`LogicalReplay` is returned.
+        A logical stream's partitions are replayed merged by ID, in ``append``
+        mode (its default there).
         """
-        partitioning = self._logical(stream)
-        if partitioning is not None:
-            return self._replay_logical(  # type: ignore[return-value]
-                partitioning, start, end, options
-            )
         fields = _replay.request_fields(stream, start, end, **options)
         return _replay.submit(self._redis, fields, accept_timeout_s=accept_timeout_s)
 

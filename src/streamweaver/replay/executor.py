@@ -6,16 +6,19 @@ job taken over after a crash continues with no gap and no duplicate. After each
 batch the progress is copied into the job hash, which also tells the runner
 about a cancel request or a lost lease; a background heartbeat renews the
 lease. A runner whose job another broker took over stops without writing (the
-commit script refuses a claim that is not the stamped one).
+commit script refuses a claim that is not the stamped one). A logical stream's
+job reads its partitions merged by ID (:mod:`.merged`), with a cursor that
+names the partition too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio
 
@@ -24,6 +27,7 @@ from streamweaver.client.ids import parse_id
 from streamweaver.monitoring.metrics import REPLAYED_MESSAGES
 from streamweaver.replay import jobs
 from streamweaver.replay.jobs import Job, JobStore
+from streamweaver.replay.merged import cursor_of, read_merged
 from streamweaver.replay.pacing import Pacer, sleep_unless
 from streamweaver.replay.request import parse_pace
 from streamweaver.replay.tiers import ArchiveSource, Entry, read_range
@@ -67,6 +71,8 @@ class JobRunner:
         self._stop = asyncio.Event()
         self._stop_reason = ""
         self._progress = Progress("", 0, "")
+        self._partitions: list[str] = json.loads(job.get("partitions") or "[]")
+        """The partitions of a logical stream, merged by ID; empty for a stream."""
         self._writer = BatchWriter(
             client,
             job_id=job.id,
@@ -76,6 +82,7 @@ class JobRunner:
             claim=claim,
             ttl_s=float(job.get("target_ttl_s") or 0) or None,
             progress_ttl_s=max(job_ttl_s, lease_s),
+            partitions=self._partitions,
         )
 
     def request_stop(self, reason: str) -> None:
@@ -111,24 +118,36 @@ class JobRunner:
             parse_pace(job.get("pace", "fast")), float(rate) if rate else None
         )
         batch_size = int(job.get("batch_size") or 1000)
-        cursor = self._progress.cursor
-        batches = _read_ahead(
-            read_range(
-                self._client,
-                self._archive,
-                job.get("stream"),
-                parse_id(job.get("start_id")),
-                parse_id(job.get("end_id")),
-                batch_size=batch_size,
-                after=parse_id(cursor) if cursor else None,
-            )
-        )
+        batches = _read_ahead(self._source(batch_size))
         async with contextlib.aclosing(batches):
             if pacer.unpaced:
                 async for batch in batches:
                     await self._commit(batch)
             else:
                 await self._paced(batches, pacer, batch_size)
+
+    def _source(self, batch_size: int) -> AsyncIterator[Sequence[Any]]:
+        job, cursor = self.job, self._progress.cursor
+        start, end = parse_id(job.get("start_id")), parse_id(job.get("end_id"))
+        if self._partitions:
+            return read_merged(
+                self._client,
+                self._archive,
+                self._partitions,
+                start,
+                end,
+                batch_size=batch_size,
+                cursor=cursor,
+            )
+        return read_range(
+            self._client,
+            self._archive,
+            job.get("stream"),
+            start,
+            end,
+            batch_size=batch_size,
+            after=parse_id(cursor) if cursor else None,
+        )
 
     async def _paced(
         self, batches: AsyncIterator[list[Entry]], pacer: Pacer, batch_size: int
@@ -153,12 +172,12 @@ class JobRunner:
     async def _commit(self, entries: Sequence[Entry]) -> None:
         if self._stop.is_set():
             raise Stopped(self._stop_reason)
-        outcome = await self._writer.commit(entries)
+        last = entries[-1]
+        cursor = cursor_of(last) if self._partitions else _text(last[0])
+        outcome = await self._writer.commit(entries, cursor)
         if outcome.status != "ok":
             raise Stopped(_reason(outcome))
-        self._progress = Progress(
-            _text(entries[-1][0]), outcome.replayed, outcome.detail
-        )
+        self._progress = Progress(cursor, outcome.replayed, outcome.detail)
         REPLAYED_MESSAGES.labels(self.job.get("stream")).inc(len(entries))
         answer = await self._store.mirror(self.job.id, self._owner, **self._fields())
         if answer != "ok":

@@ -11,6 +11,8 @@ per broker.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import secrets
 import time
@@ -18,6 +20,7 @@ from collections.abc import Mapping
 
 import redis.asyncio
 
+from streamweaver import partitioning
 from streamweaver.archive.rawread import raw_client
 from streamweaver.broker.supervisor import OUTAGE_ERRORS
 from streamweaver.config.model import Config
@@ -159,6 +162,11 @@ class ReplayService:
                 "replay is disabled on this broker (replay.enabled is false)",
             )
         request = parse_request(text, now_ms=now)
+        logical = await partitioning.lookup(self._raw, request.stream)
+        names = logical.names if logical is not None else ()
+        if names and not text.get("mode"):
+            # A logical stream's merged messages need new IDs.
+            request = dataclasses.replace(request, mode="append")
         target = request.target or default_target(request.stream, job_id)
         plan = await validate.plan(
             self._raw,
@@ -166,6 +174,7 @@ class ReplayService:
             request,
             target=target,
             config=self.config.replay,
+            partitions=names,
         )
         return {
             **request.fields(),
@@ -179,6 +188,7 @@ class ReplayService:
             "total": str(plan.total),
             "replayed": "0",
             "cursor": "",
+            **({"partitions": json.dumps(list(names))} if names else {}),
         }
 
     async def _reject(

@@ -9,6 +9,7 @@ here to the stream's last entry, so a replay appended to its own source ends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio
@@ -40,34 +41,70 @@ async def plan(
     *,
     target: str,
     config: ReplayConfig,
+    partitions: Sequence[str] = (),
 ) -> Plan:
-    """Check ``request`` against Redis and the archive; raise if it cannot run."""
+    """Check ``request`` against Redis and the archive; raise if it cannot run.
+
+    With ``partitions`` the stream is a logical one, replayed as its
+    partitions merged by ID.
+    """
     stream = request.stream
     batch_size = _batch_size(request, config)
-    redis_span = await _redis_span(client, stream)
-    archived = await archive.archived_until(stream) if archive is not None else None
-    if redis_span is None and archived is None:
+    if partitions and request.mode == "preserve":
         raise ReplayRejectedError(
-            "unknown_stream",
-            f"there is no stream {stream!r}, neither in Redis nor in the archive",
+            "preserve_logical",
+            f"the logical stream {stream!r} cannot be replayed in preserve mode: "
+            "IDs of different partitions can be equal, so the merged messages need "
+            "new IDs; use mode 'append' (each message keeps its ID and partition in "
+            "the sw:origin-id, sw:origin-stream and sw:origin-partition headers)",
             stream=stream,
         )
-    last = max(
-        bound
-        for bound in (archived, redis_span[1] if redis_span else None)
-        if bound is not None
-    )
-    end = min(request.end_id, last)
+    if partitions and target == stream:
+        raise ReplayRejectedError(
+            "invalid_target",
+            f"a replay of the logical stream {stream!r} cannot write to a stream of "
+            "the same name, which producers would take for the logical one; choose "
+            "another target",
+            stream=stream,
+        )
+    names = list(partitions) or [stream]
+    spans = [await _redis_span(client, name) for name in names]
+    archived = [
+        await archive.archived_until(name) if archive is not None else None
+        for name in names
+    ]
+    bounds = [a for a in archived if a is not None]
+    bounds += [span[1] for span in spans if span is not None]
+    if not bounds:
+        what = (
+            f"the logical stream {stream!r} has no entries in any of its "
+            f"{len(names)} partitions, neither in Redis nor in the archive"
+            if partitions
+            else f"there is no stream {stream!r}, neither in Redis nor in the archive"
+        )
+        raise ReplayRejectedError("unknown_stream", what, stream=stream)
+    end = min(request.end_id, max(bounds))
 
-    first, total = await _first_and_total(
-        client, archive, stream, request.start_id, end, redis_span
-    )
+    first: StreamId | None = None
+    total = 0
+    for name, span in zip(names, spans, strict=True):
+        part_first, part_total = await _first_and_total(
+            client, archive, name, request.start_id, end, span
+        )
+        total += part_total
+        if part_first is not None:
+            first = part_first if first is None else min(first, part_first)
     if first is None:
+        holds = (
+            f"entries in its {len(names)} partitions, none in that range"
+            if partitions
+            else _describe(spans[0], archived[0])
+        )
         raise ReplayRejectedError(
             "empty_range",
             f"stream {stream!r} has no entries from {request.start!r} to "
             f"{request.end!r} ({_range(request.start_id, request.end_id)}); it "
-            f"holds {_describe(redis_span, archived)}",
+            f"holds {holds}",
             stream=stream,
         )
 

@@ -25,13 +25,18 @@ from dataclasses import dataclass
 import redis.asyncio
 
 from streamweaver import keys
-from streamweaver.client.headers import ORIGIN_ID, ORIGIN_STREAM
+from streamweaver.client.headers import ORIGIN_ID, ORIGIN_PARTITION, ORIGIN_STREAM
+from streamweaver.replay.merged import MergedEntry
 from streamweaver.replay.request import Mode
 
 Entry = tuple[bytes, Sequence[bytes]]
 """A stream entry: its ID and its flat field/value list, as stored."""
 
-_ORIGIN_FIELDS = frozenset({ORIGIN_ID.encode(), ORIGIN_STREAM.encode()})
+ORIGIN_STREAM_B = ORIGIN_STREAM.encode()
+ORIGIN_PARTITION_B = ORIGIN_PARTITION.encode()
+_ORIGIN_FIELDS = frozenset(
+    {ORIGIN_ID.encode(), ORIGIN_STREAM.encode(), ORIGIN_PARTITION.encode()}
+)
 
 # KEYS: progress. ARGV: claim, owner, ttl_ms. Makes the caller the only writer
 # unless a later claim stamped it first; returns the progress to resume from.
@@ -48,9 +53,9 @@ local p = redis.call('HMGET', KEYS[1], 'cursor', 'replayed', 'last_target_id')
 return {'ok', p[1] or '', p[2] or '0', p[3] or ''}
 """
 
-# KEYS: progress, target. ARGV: claim, mode, target ttl_ms, origin stream, count,
-# last source ID, progress ttl_ms, then per entry: id, number of field/value
-# items, the items.
+# KEYS: progress, target. ARGV: claim, mode, target ttl_ms, origin stream (empty:
+# the entries carry their own), count, cursor, progress ttl_ms, then per entry:
+# id, number of field/value items, the items.
 _COMMIT = """
 if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return {'lost'} end
 local kind = redis.call('TYPE', KEYS[2])['ok']
@@ -95,8 +100,10 @@ for _ = 1, n do
   if not preserve then
     args[#args + 1] = 'sw:origin-id'
     args[#args + 1] = id
-    args[#args + 1] = 'sw:origin-stream'
-    args[#args + 1] = ARGV[4]
+    if ARGV[4] ~= '' then
+      args[#args + 1] = 'sw:origin-stream'
+      args[#args + 1] = ARGV[4]
+    end
   end
   added = redis.call('XADD', unpack(args))
   i = i + 2 + width
@@ -148,6 +155,7 @@ class BatchWriter:
         claim: int,
         ttl_s: float | None,
         progress_ttl_s: float,
+        partitions: Sequence[str] = (),
     ) -> None:
         self._client = client
         self._fence = client.register_script(_FENCE)
@@ -156,7 +164,9 @@ class BatchWriter:
         self._mode = mode
         self._claim = claim
         self._progress_ttl_ms = max(1, round(progress_ttl_s * 1000))
-        self._head = [claim, mode, round(ttl_s * 1000) if ttl_s else 0, stream]
+        self._partitions = [name.encode() for name in partitions]
+        origin = "" if partitions else stream
+        self._head = [claim, mode, round(ttl_s * 1000) if ttl_s else 0, origin]
 
     async def fence(self, owner: str) -> Progress | None:
         """Become the job's only writer; None if a later claim already did."""
@@ -169,18 +179,32 @@ class BatchWriter:
         cursor, replayed, last_target_id = rest
         return Progress(cursor, int(replayed or 0), last_target_id)
 
-    async def commit(self, entries: Sequence[Entry]) -> Outcome:
-        """Write ``entries`` (in ID order) and record the last one as the cursor."""
+    async def commit(
+        self, entries: Sequence[Entry] | Sequence[MergedEntry], cursor: str = ""
+    ) -> Outcome:
+        """Write ``entries`` (in order) and record ``cursor`` (default: last ID).
+
+        Entries of a logical stream's partitions (``partitions`` given) carry
+        their partition, which the target gets in origin headers.
+        """
         args: list = [
             *self._head,
             len(entries),
-            entries[-1][0],
+            cursor or entries[-1][0],
             self._progress_ttl_ms,
         ]
         strip = self._mode == "append"
-        for entry_id, items in entries:
+        for entry in entries:
+            entry_id, items = entry[0], entry[1]
             if strip:
                 items = _without_origin(items)
+            if self._partitions:
+                index = entry[2]  # type: ignore[misc]
+                items = [
+                    *items,
+                    *(ORIGIN_STREAM_B, self._partitions[index]),
+                    *(ORIGIN_PARTITION_B, b"%d" % index),
+                ]
             args.append(entry_id)
             args.append(len(items))
             args.extend(items)
