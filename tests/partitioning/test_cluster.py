@@ -9,7 +9,7 @@ import redis
 from replay.helpers import archive
 from streamweaver.broker.service import Broker
 from streamweaver.client import AsyncClient, Client
-from streamweaver.client._partitioned_core import MembershipOptions
+from streamweaver.client._partitioned_membership import MembershipOptions
 from streamweaver.client.headers import KEY, ORIGIN_ID
 from streamweaver.client.ids import parse_id
 from streamweaver.config import config_from_mapping

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from streamweaver.client import AsyncClient, Client
-from streamweaver.client._partitioned_core import MembershipOptions
+from streamweaver.client._partitioned_membership import MembershipOptions
 from streamweaver.errors import ConfigError
 
 from waiting import eventually, wait_for

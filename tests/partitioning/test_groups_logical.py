@@ -9,7 +9,7 @@ import pytest
 
 from streamweaver import keys
 from streamweaver.client import AsyncClient, Client
-from streamweaver.client._partitioned_core import MembershipOptions
+from streamweaver.client._partitioned_membership import MembershipOptions
 from streamweaver.client.ids import parse_id
 from streamweaver.errors import GroupExistsError, GroupNotFoundError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from streamweaver.client._partitioned_core import owned_partitions
+from streamweaver.client._partitioned_membership import owned_partitions
 from streamweaver.coordination.assignment import _rank, assign
 from streamweaver.partitioning import Partitioning, partition_index, partition_names
 

@@ -5,7 +5,7 @@ implementation of every operation (see ``_protocol``); the wire conventions
 other languages follow are in ``docs/protocol.md``.
 """
 
-from streamweaver.client._partitioned_core import MembershipOptions
+from streamweaver.client._partitioned_membership import MembershipOptions
 from streamweaver.client._protocol import PendingEntry
 from streamweaver.client.async_client import AsyncClient
 from streamweaver.client.async_consumer import AsyncConsumer

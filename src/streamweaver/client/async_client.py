@@ -30,7 +30,7 @@ from streamweaver.client._common import (
     tail_after,
 )
 from streamweaver.client._ops import MessageInput
-from streamweaver.client._partitioned_core import MembershipOptions
+from streamweaver.client._partitioned_membership import MembershipOptions
 from streamweaver.client._protocol import PendingEntry
 from streamweaver.client._setup import Target
 from streamweaver.client.async_consumer import AsyncConsumer

@@ -4,7 +4,7 @@ They behave like :class:`~streamweaver.client.Consumer`: iterate, ack or nack
 each message, leave the loop to release what was not handed out. Each message's
 ``stream`` is the partition it came from. The partitions are spread over the
 group's live consumers and move when consumers join or leave; see
-:mod:`._partitioned_core` and docs/protocol.md, "Partitioned streams".
+:mod:`._partitioned_membership` and docs/protocol.md, "Partitioned streams".
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from types import TracebackType
 from typing import Any
 
 from streamweaver.client._driver import AsyncDriver, SyncDriver
-from streamweaver.client._partitioned_core import MembershipOptions, PartitionedCore
+from streamweaver.client._partitioned_core import PartitionedCore
+from streamweaver.client._partitioned_membership import MembershipOptions
 from streamweaver.client._protocol import Op
 from streamweaver.client.message import AsyncMessage, Message
 from streamweaver.client.options import ConsumerOptions

@@ -18,7 +18,6 @@ import redis.exceptions
 
 from streamweaver import keys
 from streamweaver.client import _ops
-from streamweaver.client._partitioned_core import create_groups
 from streamweaver.client._protocol import (
     Batch,
     Call,
@@ -60,6 +59,32 @@ def create_group(
         stream=stream,
         group=group,
     )
+
+
+def create_groups(
+    partitioning: Partitioning, group: str, after: str, *, mkstream: bool = True
+) -> Op[int]:
+    """Create ``group`` on every partition at ``after``; how many were new.
+
+    Partitions that have the group already keep it as it is. Every partition is
+    tried before the first error (a missing partition without ``mkstream``) is
+    raised, so the others have the group then.
+    """
+    make = ("MKSTREAM",) if mkstream else ()
+    calls = tuple(
+        Call(("XGROUP", "CREATE", name, group, after, *make), name, group)
+        for name in partitioning.names
+    )
+    replies = yield Batch(calls)
+    created = 0
+    for call, reply in zip(calls, replies, strict=True):
+        if isinstance(reply, redis.exceptions.ResponseError):
+            error = translate_reply_error(reply, call.stream, group, "XGROUP")
+            if not isinstance(error, GroupExistsError):
+                raise error from reply
+        else:
+            created += 1
+    return created
 
 
 def delete_group(

@@ -11,12 +11,13 @@ from streamweaver.client import partition_merge as pm
 from streamweaver.client import partitioned as pt
 from streamweaver.client._common import ClientSetup, build_message, group_start
 from streamweaver.client._driver import SyncDriver
-from streamweaver.client._partitioned_core import MembershipOptions, create_groups
+from streamweaver.client._partitioned_membership import MembershipOptions
 from streamweaver.client.ids import Position
 from streamweaver.client.message import Message
 from streamweaver.client.names import check_stream
 from streamweaver.client.options import ConsumerOptions
 from streamweaver.client.partitioned_consumer import PartitionedConsumer
+from streamweaver.client.partitioned_groups import create_groups
 from streamweaver.client.partitioned_tail import LogicalTail
 from streamweaver.connection import is_cluster_client
 from streamweaver.partitioning import Partitioning
