@@ -9,11 +9,13 @@ import pytest
 
 from streamweaver.archive.archiver import Archiver
 from streamweaver.archive.bounded import run_bounded
+from streamweaver.archive.index import SegmentIndex
 from streamweaver.archive.rawread import raw_client
 from streamweaver.archive.reader import read_archive
 from streamweaver.archive.segment import encode_segment
-from streamweaver.config.model import ArchiveConfig
+from streamweaver.config.model import ArchiveConfig, LocalStorageConfig
 from streamweaver.monitoring import metrics
+from streamweaver.storage.local import LocalStore
 
 
 @pytest.fixture
@@ -287,3 +289,38 @@ async def test_an_orphan_the_previous_owner_writes_after_the_takeover_is_deleted
     names = [info.name async for info in archive_store.list("")]
     assert late.name not in names
     assert [m.count for m in await segment_index.segments("orders")] == [50, 50]
+
+
+class SlowStore(LocalStore):
+    """A local store whose puts take until ``go_on`` is set, once written."""
+
+    def __init__(self, config: LocalStorageConfig) -> None:
+        super().__init__(config)
+        self.written = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def put(self, name: str, data: bytes) -> None:
+        await super().put(name, data)
+        self.written.set()
+        await self.go_on.wait()
+
+
+async def test_an_archiver_stopped_mid_put_records_the_segment_before_it_stops(
+    r, raw, ar, archive_root
+):
+    store = SlowStore(LocalStorageConfig(path=archive_root))
+    index = SegmentIndex(ar, store)
+    produce(r, "orders", 100, old=True)
+    archiver = Archiver(archive_config(), raw, store, index)
+    archiving = asyncio.create_task(archiver.pass_once({"orders": None}))
+    await asyncio.wait_for(store.written.wait(), 10)
+
+    archiving.cancel()  # the broker is stopping
+    await asyncio.sleep(0.05)
+    store.go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(archiving, 10)
+
+    recorded = await index.segments("orders")
+    assert [m.count for m in recorded] == [100]
+    assert [info.name async for info in store.list("")] == [recorded[0].name]

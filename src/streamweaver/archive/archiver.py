@@ -17,8 +17,6 @@ dropped and read again from Redis afterwards, which is where it still is.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import itertools
 import logging
 import time
@@ -27,23 +25,24 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-import pyarrow as pa
 import redis.asyncio
 
 from streamweaver.archive import faults, orphans
 from streamweaver.archive.bounded import run_bounded
-from streamweaver.archive.index import SegmentIndex
-from streamweaver.archive.rawread import RawEntry, raw_client, xrange_raw
-from streamweaver.archive.segment import SegmentMeta, encode_segment, gc_paused
-from streamweaver.broker.context import BrokerContext
+from streamweaver.archive.rawread import RawEntry, xrange_raw
+from streamweaver.archive.segment import SegmentMeta, encode_released, gc_paused
 from streamweaver.broker.health import REDIS, STORE
-from streamweaver.broker.supervisor import OUTAGE_ERRORS, Outages, pause
+from streamweaver.broker.supervisor import (
+    OUTAGE_ERRORS,
+    Outages,
+    finish_despite_cancel,
+    pause,
+)
 from streamweaver.config.model import ArchiveConfig
 from streamweaver.connection import is_slot_moving
 from streamweaver.errors import LeaseLostError, StorageError, StorageUnavailableError
 from streamweaver.monitoring import metrics
 from streamweaver.retention.ids import StreamId, parse_id
-from streamweaver.retention.task import owned_streams
 from streamweaver.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -294,16 +293,14 @@ class Archiver:
         encoded: asyncio.Event,
     ) -> None:
         try:
-            data, meta = await asyncio.to_thread(_encode, stream, entries)
+            data, meta = await asyncio.to_thread(encode_released, stream, entries)
         finally:
             del entries  # the segment's bytes are all that is needed from here
             encoded.set()
         faults.hit("before_put")
-        faults.hit("mid_put", lambda: _leave_partial_write(self._store, meta, data))
-        await self._put(meta.name, data)
-        faults.hit("after_put")
-        await self._index.record(meta, epoch=epoch)
-        faults.hit("after_record")
+        # A broker that is stopping lets the put and its record finish: a put
+        # whose record was cancelled would leave an orphan until the next start.
+        await finish_despite_cancel(self._store_and_record(meta, data, epoch))
         self._outages.recovered(STORE)
 
         state.archived_until = parse_id(meta.last_id)
@@ -330,6 +327,17 @@ class Archiver:
             meta.name,
         )
 
+    async def _store_and_record(
+        self, meta: SegmentMeta, data: bytes, epoch: int | None
+    ) -> None:
+        faults.hit(
+            "mid_put", lambda: faults.leave_partial_write(self._store, meta, data)
+        )
+        await self._put(meta.name, data)
+        faults.hit("after_put")
+        await self._index.record(meta, epoch=epoch)
+        faults.hit("after_record")
+
     async def _put(self, name: str, data: bytes) -> None:
         try:
             await self._store.put(name, data)
@@ -354,30 +362,6 @@ class Archiver:
         self._outages.failed(dependency, str(exc) or type(exc).__name__)
 
 
-def _encode(stream: str, entries: list[RawEntry]) -> tuple[bytes, SegmentMeta]:
-    encoded = encode_segment(stream, entries)
-    # Arrow's allocator keeps freed pages for reuse; a broker holding ~100 MB
-    # of them between segments looks like a leak from the outside.
-    pa.default_memory_pool().release_unused()
-    _trim_malloc()
-    return encoded
-
-
-def _load_malloc_trim() -> Callable[[], None]:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None  # not glibc: nothing to do
-    trim.argtypes = [ctypes.c_size_t]
-    return lambda: trim(0)
-
-
-# The encoder's large buffers are freed in a worker thread's malloc arena,
-# which glibc keeps mapped; giving them back keeps the broker's RSS flat.
-_trim_malloc = _load_malloc_trim()
-
-
 def _size(chunk: list[RawEntry]) -> int:
     fields = itertools.chain.from_iterable(entry[1] for entry in chunk)
     return sum(map(len, fields))
@@ -385,42 +369,3 @@ def _size(chunk: list[RawEntry]) -> int:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _leave_partial_write(store: Store, meta: SegmentMeta, data: bytes) -> None:
-    """For the ``mid_put`` fault: half an object in a temp file, as a cut write."""
-    root = getattr(store, "root", None)
-    if root is None:
-        return  # object stores never show a partial upload
-    from streamweaver.storage import _fsio
-
-    final = root.joinpath(*meta.name.split("/"))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _fsio.temp_path(final).write_bytes(data[: len(data) // 2])
-
-
-def install_archiver(ctx: BrokerContext) -> None:
-    """Run the archiver in the broker, unless the broker has no archive store."""
-    if ctx.store is None:
-        log.warning("No archive store is configured; nothing will be archived.")
-        return
-    store = ctx.store
-
-    async def run() -> None:
-        client = raw_client(ctx.config.redis)
-        try:
-            index = SegmentIndex(ctx.redis, store)
-            ownership = getattr(ctx, "ownership", None)
-            archiver = Archiver(
-                ctx.config.archive,
-                client,
-                store,
-                index,
-                outages=ctx.outages,
-                working_on=ownership.working_on if ownership else None,
-            )
-            await archiver.run(lambda: owned_streams(ctx))
-        finally:
-            await client.aclose()
-
-    ctx.supervisor.add("archiver", run)

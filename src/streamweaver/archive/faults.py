@@ -33,6 +33,13 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from streamweaver.storage import _fsio
+
+if TYPE_CHECKING:
+    from streamweaver.archive.segment import SegmentMeta
+    from streamweaver.storage.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +85,13 @@ def arm(spec: str) -> None:
     global _armed
     _armed = parse(spec)
     _hits.clear()
+
+
+def leave_partial_write(store: Store, meta: SegmentMeta, data: bytes) -> None:
+    """For the ``mid_put`` fault: half an object in a temp file, as a cut write."""
+    root = getattr(store, "root", None)
+    if root is None:
+        return  # object stores never show a partial upload
+    final = root.joinpath(*meta.name.split("/"))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _fsio.temp_path(final).write_bytes(data[: len(data) // 2])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from streamweaver.archive.archiver import install_archiver
+from streamweaver.archive.component import install_archiver
 from streamweaver.broker import health
 from streamweaver.broker.context import BrokerContext
 from streamweaver.monitoring.service import install_monitoring

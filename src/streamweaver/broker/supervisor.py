@@ -9,10 +9,12 @@ during an outage: they are logged once by :class:`Outages`, not per retry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.exceptions
 
@@ -50,6 +52,22 @@ async def pause(seconds: float) -> None:
     """Sleep between steps of a loop; stop if a cancellation was swallowed."""
     raise_if_cancelled()
     await asyncio.sleep(seconds)
+
+
+async def finish_despite_cancel(step: Coroutine[Any, Any, None]) -> None:
+    """Run ``step`` to its end even if the caller is cancelled, then re-raise.
+
+    A second cancellation while waiting abandons it (the broker's shutdown
+    timeout has run out).
+    """
+    task = asyncio.ensure_future(step)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            with contextlib.suppress(Exception):  # the caller is going away
+                await task
+        raise
 
 
 @dataclass
