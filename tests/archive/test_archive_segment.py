@@ -10,10 +10,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from archive.samples import BASE_MS
+from archive.samples import BASE_MS, entries_between
 from streamweaver.archive.rebuild import footer_length, meta_from_footer, parse_footer
 from streamweaver.archive.segment import (
     SCHEMA,
+    SegmentBuilder,
     decode_segment,
     encode_segment,
     iter_entries,
@@ -223,3 +224,28 @@ def test_the_documented_duckdb_query_recovers_hostile_stream_names(
                           filename = true)"""
     found = duckdb.connect().execute(query).fetchall()
     assert sorted(row[0] for row in found) == sorted(streams)
+
+
+def test_a_segment_built_chunk_by_chunk_is_the_one_encoded_at_once():
+    entries = entries_between(0, 70_000)  # more than one row group
+    builder = SegmentBuilder("orders")
+    for start in range(0, len(entries), 1000):
+        builder.add(entries[start : start + 1000])
+
+    assert builder.count == len(entries)
+    assert builder.oldest_ms == BASE_MS
+    data, meta = builder.encode()
+    assert (data, meta.name) == tuple(
+        x if i == 0 else x.name for i, x in enumerate(encode_segment("orders", entries))
+    )
+    assert builder.count == len(entries)  # what was encoded; the builder is spent
+    with pytest.raises(ArchiveError, match="at least one entry"):
+        builder.encode()
+
+
+def test_a_chunk_that_does_not_follow_the_last_one_is_refused():
+    builder = SegmentBuilder("orders")
+    builder.add(entries_between(10, 20))
+
+    with pytest.raises(ArchiveError, match="increasing ID order"):
+        builder.add(entries_between(15, 30))

@@ -1,7 +1,8 @@
 """The archiver: copies every owned stream into the archive, segment by segment.
 
 Per stream it reads with XRANGE from just after the last archived ID, in
-chunks of ``archive.read_batch``, and builds one segment in memory until it
+chunks of ``archive.read_batch``, and builds one segment in memory (each chunk
+turned into Arrow columns as it arrives, :class:`SegmentBuilder`) until it
 holds ``segment_max_messages`` entries or ``segment_max_size`` bytes, or until
 its oldest entry is older than ``segment_max_age`` (then a small segment is cut
 so archival never lags by more than that). A full segment is encoded in a
@@ -30,7 +31,7 @@ import redis.asyncio
 from streamweaver.archive import faults, orphans
 from streamweaver.archive.bounded import run_bounded
 from streamweaver.archive.rawread import RawEntry, xrange_raw
-from streamweaver.archive.segment import SegmentMeta, encode_released, gc_paused
+from streamweaver.archive.segment import SegmentBuilder, SegmentMeta, gc_paused
 from streamweaver.broker.health import REDIS, STORE
 from streamweaver.broker.supervisor import (
     OUTAGE_ERRORS,
@@ -64,23 +65,28 @@ LATE_ORPHAN_SWEEPS = 3
 class _Building:
     """One stream's progress: where reading resumes and the segment being built."""
 
+    stream: str
     archived_until: StreamId | None
     cursor: bytes | None
     epoch: int | None = None
     """The lease epoch this progress was read under."""
-    entries: list[RawEntry] = field(default_factory=list)
+    segment: SegmentBuilder = field(init=False)
     size_bytes: int = 0
     orphans: dict[str, tuple[StreamId, StreamId]] = field(default_factory=dict)
     sweeps_left: int = LATE_ORPHAN_SWEEPS
     """Segments after the start that look again for orphans written late."""
 
-    def oldest_ms(self) -> int | None:
-        return parse_id(self.entries[0][0])[0] if self.entries else None
+    def __post_init__(self) -> None:
+        self.segment = SegmentBuilder(self.stream)
 
-    def take(self) -> list[RawEntry]:
-        """Hand over the entries built so far and start a new segment."""
-        entries, self.entries, self.size_bytes = self.entries, [], 0
-        return entries
+    def oldest_ms(self) -> int | None:
+        return self.segment.oldest_ms
+
+    def take(self) -> SegmentBuilder:
+        """Hand over the segment built so far and start a new one."""
+        segment, self.segment = self.segment, SegmentBuilder(self.stream)
+        self.size_bytes = 0
+        return segment
 
 
 class Archiver:
@@ -231,6 +237,7 @@ class Archiver:
         found = await self._scan_orphans(stream, archived_until)
         await orphans.delete_covered(self._store, stream, found, archived_until)
         state = _Building(
+            stream=stream,
             archived_until=archived_until,
             cursor=until.encode() if until else None,
             epoch=epoch,
@@ -264,12 +271,12 @@ class Archiver:
 
     async def _read_until_due(self, stream: str, state: _Building) -> bool:
         limit = self.config.segment_max_messages
-        while len(state.entries) < limit:
+        while state.segment.count < limit:
             start = b"(" + state.cursor if state.cursor else "-"
-            want = min(self.config.read_batch, limit - len(state.entries))
+            want = min(self.config.read_batch, limit - state.segment.count)
             chunk = await xrange_raw(self._client, stream, start, "+", want)
             if chunk:
-                state.entries.extend(chunk)
+                state.segment.add(chunk)
                 state.cursor = chunk[-1][0]
                 state.size_bytes += _size(chunk)
                 if state.size_bytes >= self.config.segment_max_bytes:
@@ -288,14 +295,13 @@ class Archiver:
         self,
         stream: str,
         state: _Building,
-        entries: list[RawEntry],
+        segment: SegmentBuilder,
         epoch: int | None,
         encoded: asyncio.Event,
     ) -> None:
         try:
-            data, meta = await asyncio.to_thread(encode_released, stream, entries)
+            data, meta = await asyncio.to_thread(segment.encode)
         finally:
-            del entries  # the segment's bytes are all that is needed from here
             encoded.set()
         faults.hit("before_put")
         # A broker that is stopping lets the put and its record finish: a put

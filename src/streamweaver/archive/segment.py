@@ -81,7 +81,13 @@ def encode_segment(
     """
     if not entries:
         raise ArchiveError("a segment needs at least one entry", stream=stream)
-    id_array, ms, seq, fields = to_columns(stream, entries)
+    return _encode_columns(stream, to_columns(stream, entries))
+
+
+def _encode_columns(
+    stream: str, columns: Sequence[pa.Array]
+) -> tuple[bytes, SegmentMeta]:
+    id_array, ms, seq, fields = columns
     first_id, last_id = id_array[0].as_py(), id_array[-1].as_py()
     created_ms = time.time_ns() // 1_000_000
 
@@ -221,16 +227,55 @@ def _write_parquet(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def encode_released(
-    stream: str, entries: Sequence[tuple[bytes | str, RawFields]]
-) -> tuple[bytes, SegmentMeta]:
-    """:func:`encode_segment`, then give the encoder's freed memory back."""
-    encoded = encode_segment(stream, entries)
-    # Arrow's allocator keeps freed pages for reuse; a broker holding ~100 MB
-    # of them between segments looks like a leak from the outside.
-    pa.default_memory_pool().release_unused()
-    _trim_malloc()
-    return encoded
+class SegmentBuilder:
+    """A segment being read, kept as Arrow columns one chunk at a time.
+
+    The archiver reads a segment in chunks of ``archive.read_batch`` entries.
+    Converting each chunk at once means a whole segment never exists as Python
+    objects, which take about twice the memory of its columns and would add to
+    the encoder's buffers at the memory peak.
+    """
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.count = 0
+        self.oldest_ms: int | None = None
+        self._chunks: list[tuple[pa.Array, pa.Array, pa.Array, pa.Array]] = []
+        self._last_id: tuple[int, int] | None = None
+
+    def add(self, entries: Sequence[tuple[bytes | str, RawFields]]) -> None:
+        """Append entries that follow the ones added before, in ID order."""
+        columns = to_columns(self.stream, entries)
+        first = layout.parse_id(columns[0][0].as_py())
+        if self._last_id is not None and first <= self._last_id:
+            raise ArchiveError(
+                f"entries must be in increasing ID order, but {columns[0][0]} "
+                "follows a later ID",
+                stream=self.stream,
+            )
+        self._last_id = layout.parse_id(columns[0][-1].as_py())
+        if self.oldest_ms is None:
+            self.oldest_ms = first[0]
+        self._chunks.append(columns)
+        self.count += len(columns[0])
+
+    def encode(self) -> tuple[bytes, SegmentMeta]:
+        """Encode what was added (emptying the builder), then free the buffers."""
+        if not self._chunks:
+            raise ArchiveError("a segment needs at least one entry", stream=self.stream)
+        chunks, self._chunks = self._chunks, []
+        # One contiguous array per column: Parquet pages would otherwise break
+        # at chunk boundaries, and the same entries must give the same bytes
+        # however they were read (a repeated write replaces an object as is).
+        columns = tuple(pa.concat_arrays([c[i] for c in chunks]) for i in range(4))
+        del chunks
+        encoded = _encode_columns(self.stream, columns)
+        del columns
+        # Arrow's allocator keeps freed pages for reuse; a broker holding ~100 MB
+        # of them between segments looks like a leak from the outside.
+        pa.default_memory_pool().release_unused()
+        _trim_malloc()
+        return encoded
 
 
 def _load_malloc_trim() -> Callable[[], None]:
