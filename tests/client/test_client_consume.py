@@ -14,7 +14,7 @@ import pytest
 from streamweaver import DecodingError, MessageError
 from streamweaver.client import ConsumerOptions
 from streamweaver.client import headers as hdr
-from streamweaver.client._consumer import RELEASE_IDLE_MS
+from streamweaver.client._consumer_settling import RELEASE_IDLE_MS
 from streamweaver.client.ids import parse_id
 from streamweaver.keys import dead_letter_stream
 

@@ -16,7 +16,7 @@ from typing import Any
 import redis.exceptions
 
 from streamweaver import keys
-from streamweaver.client._consumer import RELEASE_IDLE_MS
+from streamweaver.client._consumer_settling import RELEASE_IDLE_MS
 from streamweaver.client._dead_letters import dead_letter_move
 from streamweaver.client._protocol import Batch, Call, Op, translate_reply_error
 from streamweaver.client.message import BaseMessage
